@@ -1,0 +1,239 @@
+"""Running a claim: validation, the output folder, result.json and report.md (DESIGN.md §9).
+
+A run writes into a fresh folder:
+
+* ``result.json``: ``{"claim", "scale", "verdict", "summary", "metrics", "figures",
+  "seconds", "versions", "seed", "device"}``;
+* ``report.md``: the same in words with the figures embedded;
+* the PNG figures.
+
+Nothing already stored is overwritten: an explicit ``out`` that already holds a
+``result.json`` is refused, and the default folder gets a numeric suffix instead.
+All input is validated before anything is created on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from ..errors import ParameterError
+from ..validation import choice, integer
+from .registry import SCALES, Claim, ClaimResult, all_claims, get_claim
+
+DEVICES = ("auto", "cpu", "cuda")
+_VERSIONED = ("sgdnoise", "numpy", "scipy", "sympy", "numba", "torch", "matplotlib")
+
+
+def versions() -> dict[str, str]:
+    """Versions of python and the packages a result depends on (metadata only: no imports)."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is an error."""
+    choice("device", device, DEVICES)
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if device == "cuda" and not has_cuda:
+        raise ParameterError("device", device, "CUDA is not available here; use 'auto' or 'cpu'")
+    return "cuda" if has_cuda else "cpu"
+
+
+@dataclass
+class RunContext:
+    """What a claim's ``run`` receives: scale, seed, device, data location, output folder."""
+
+    claim: str
+    scale: str
+    out_dir: Path
+    seed: int = 0
+    device: str = "cpu"
+    data_dir: Path | None = None
+    progress: bool = True
+    figures: list[str] = field(default_factory=list)
+
+    def savefig(self, fig, name: str) -> str:
+        """Write a matplotlib Figure as ``name``.png into the run folder and register it."""
+        fname = name if name.endswith(".png") else f"{name}.png"
+        fig.savefig(self.out_dir / fname, dpi=110, bbox_inches="tight")
+        if fname not in self.figures:
+            self.figures.append(fname)
+        return fname
+
+    def tqdm(self, iterable=None, **kwargs):
+        """A progress bar that respects ``progress=False``."""
+        from tqdm.auto import tqdm
+
+        kwargs.setdefault("desc", self.claim)
+        kwargs.setdefault("leave", False)
+        return tqdm(iterable, disable=not self.progress, **kwargs)
+
+
+def _default_out(claim_id: str, scale: str, seed: int) -> Path:
+    base = Path("runs") / f"{claim_id}-{scale}-seed{seed}"
+    path, k = base, 1
+    while (path / "result.json").exists():
+        path = base.with_name(f"{base.name}-{k}")
+        k += 1
+    return path
+
+
+def _check_out(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise ParameterError("out", str(out), "exists and is not a folder")
+    if (out / "result.json").exists():
+        raise ParameterError(
+            "out",
+            str(out),
+            "already holds a result.json; results are never overwritten, choose a new folder",
+        )
+    return out
+
+
+def _json_number(v):
+    v = float(v)
+    return v if math.isfinite(v) else str(v)
+
+
+def _write_report(claim: Claim, ctx: RunContext, res: ClaimResult, record: dict) -> None:
+    lines = [
+        f"# {claim.id} — {res.verdict.upper()}",
+        "",
+        f"**Claim** ({claim.paper}): {claim.statement}",
+        "",
+        f"**Scale**: `{ctx.scale}` · **seed** {ctx.seed} · **device** {ctx.device} · "
+        f"**wall time** {record['seconds']:.1f} s",
+        "",
+        f"**Verdict**: {res.verdict}. {res.summary}",
+        "",
+    ]
+    if ctx.scale == "smoke":
+        lines += [
+            "> Smoke scale checks that the machinery agrees with theory on a small case; "
+            "it is not the paper's result.",
+            "",
+        ]
+    if res.metrics:
+        lines += ["| metric | value |", "| --- | --- |"]
+        lines += [f"| {k} | {v:.6g} |" for k, v in res.metrics.items()]
+        lines.append("")
+    if res.details:
+        lines += [res.details.strip(), ""]
+    for f in ctx.figures:
+        lines += [f"![{f}]({f})", ""]
+    lines += [
+        f"Reproduce: `sgdnoise reproduce {claim.id} --scale {ctx.scale} --seed {ctx.seed}`",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in record["versions"].items()),
+        "",
+    ]
+    (ctx.out_dir / "report.md").write_text("\n".join(lines))
+
+
+def _run_one(claim: Claim, scale: str, out: Path, seed: int, device: str, data_dir, progress):
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    ctx = RunContext(claim.id, scale, tmp, seed, device, data_dir, progress)
+    t0 = time.perf_counter()
+    res = claim.run(ctx)
+    if not isinstance(res, ClaimResult):
+        raise TypeError(f"claim {claim.id} returned {type(res).__name__}, not ClaimResult")
+    record = {
+        "claim": claim.id,
+        "scale": scale,
+        "verdict": res.verdict,
+        "summary": res.summary,
+        "metrics": {k: _json_number(v) for k, v in res.metrics.items()},
+        "figures": list(ctx.figures),
+        "seconds": time.perf_counter() - t0,
+        "versions": versions(),
+        "seed": seed,
+        "device": device,
+    }
+    _write_report(claim, ctx, res, record)
+    (tmp / "result.json").write_text(json.dumps(record, indent=2) + "\n")
+    ctx.out_dir = out
+    # The finished folder appears atomically; an existing empty/partial out folder is merged.
+    out.mkdir(parents=True, exist_ok=True)
+    for p in tmp.iterdir():
+        os.replace(p, out / p.name)
+    tmp.rmdir()
+    return record
+
+
+def reproduce(
+    claim_id: str,
+    *,
+    scale: str = "smoke",
+    out: str | os.PathLike | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Run one claim (or ``"all"`` at the scale) and return the result records.
+
+    Validates everything before writing; raises :class:`ParameterError` on bad input.
+    With ``"all"`` each claim writes into ``out/<claim-id>/`` and ``out/index.md`` lists
+    the verdicts.
+    """
+    choice("scale", scale, SCALES)
+    seed = integer("seed", seed, minimum=0, maximum=2**63 - 1)
+    if data_dir is not None:
+        data_dir = Path(data_dir)
+        if not data_dir.is_dir():
+            raise ParameterError("data_dir", str(data_dir), "must be an existing folder")
+    if claim_id == "all":
+        claims = [c for c in all_claims().values() if scale in c.scales]
+        root = Path(out) if out is not None else _default_out("all", scale, seed)
+        for c in claims:
+            _check_out(root / c.id)
+    else:
+        c = get_claim(claim_id)
+        if scale not in c.scales:
+            raise ParameterError("scale", scale, f"claim {c.id} runs at {c.scales}")
+        claims = [c]
+        root = _check_out(Path(out)) if out is not None else _default_out(c.id, scale, seed)
+    device = resolve_device(device)
+
+    records = []
+    for c in claims:
+        target = root / c.id if claim_id == "all" else root
+        records.append(_run_one(c, scale, target, seed, device, data_dir, progress))
+    if claim_id == "all":
+        rows = [
+            "| claim | scale | verdict | seconds | summary |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        rows += [
+            f"| [{r['claim']}]({r['claim']}/report.md) | {r['scale']} | {r['verdict']} | "
+            f"{r['seconds']:.1f} | {r['summary']} |"
+            for r in records
+        ]
+        (root / "index.md").write_text(
+            f"# sgdnoise reproduce all ({scale})\n\n" + "\n".join(rows) + "\n"
+        )
+    for r in records:
+        r["out"] = str(root / r["claim"] if claim_id == "all" else root)
+    sys.stdout.flush()
+    return records
