@@ -113,40 +113,54 @@ def saddle_between(pot: Potential, a: CriticalPoint, b: CriticalPoint) -> Critic
 
 @cache
 def _phi_derivs_1d(pot: Potential):
-    """Φ' = (D' + L')/D and Φ'' for 1-D Itô noise; D ∝ Σ (T cancels in Φ')... up to 1/T."""
+    """First four θ-derivatives of Φ at (θ, T) for 1-D Itô noise, from the explicit
+    ``Φ' = (D' + L')/D`` with ``D = TΣ/2`` (no integral needed)."""
     L, (S,) = pot.substituted()
     (t,) = pot.coords
     T = sp.Symbol("T", positive=True)
     D = T * S / 2
-    dphi = (sp.diff(D, t) + sp.diff(L, t)) / D
-    return (
-        sp.lambdify((t, T), dphi, "numpy"),
-        sp.lambdify((t, T), sp.diff(dphi, t), "numpy"),
-    )
+    d1 = (sp.diff(D, t) + sp.diff(L, t)) / D
+    ders = [d1, sp.diff(d1, t), sp.diff(d1, t, 2), sp.diff(d1, t, 3)]
+    return tuple(sp.lambdify((t, T), d, "numpy") for d in ders)
 
 
-def laplace_log_weights(pot: Potential, T: float) -> tuple[list[CriticalPoint], np.ndarray]:
-    """Minima and normalized log Laplace weights ``log w_i`` of their basins at temperature T."""
+def laplace_log_weights(
+    pot: Potential, T: float, order: int = 0
+) -> tuple[list[CriticalPoint], np.ndarray]:
+    """Minima and normalized log Laplace weights ``log w_i`` of their basins at temperature T.
+
+    ``order=1`` (1-D only) adds the next term of Laplace's expansion,
+    ``∫e^{−Φ} ≈ e^{−Φ₀} sqrt(2π/Φ₂) [1 + 5Φ₃²/(24Φ₂³) − Φ₄/(8Φ₂²)]``, an O(T) correction;
+    the difference between orders 0 and 1 estimates the leading order's own error."""
     from .density import StationaryDensity, critical_points_1d
 
+    if order not in (0, 1):
+        raise ParameterError("order", order, "must be 0 or 1")
+    if order == 1 and pot.dim != 1:
+        raise ParameterError("order", order, "the first-order correction is implemented in 1-D")
     mins = minima(pot)
     dens = StationaryDensity(pot, T)
-    critical = critical_points_1d(pot) if pot.dim == 1 else []
     logw = []
     for m in mins:
-        if pot.constant_noise:
+        if pot.dim == 1:
+            dphi, d2phi, d3phi, d4phi = _phi_derivs_1d(pot)
+            z = m.location[0]
+            if not pot.constant_noise:
+                # Φ's minimum sits O(T) from L's; bracket it well inside L's basin.
+                others = [c for c in critical_points_1d(pot) if abs(c - z) > 1e-9]
+                h = 0.4 * min(abs(c - z) for c in others) if others else 0.5
+                z = brentq(dphi, z - h, z + h, args=(T,))
+            phi0 = float(dens.phi(np.array([z]))[0])
+            f2 = float(d2phi(z, T))
+            lw = -phi0 + 0.5 * np.log(2 * np.pi / f2)
+            if order == 1:
+                f3, f4 = float(d3phi(z, T)), float(d4phi(z, T))
+                lw += np.log1p(5 * f3**2 / (24 * f2**3) - f4 / (8 * f2**2))
+        else:
             D = float(dens._D_scalar(*[np.zeros(1)] * pot.dim)[0])
             phi0 = float(dens.phi(*[np.array([v]) for v in m.location])[0])
             logdet = np.linalg.slogdet(m.hessian / D)[1]
-        else:
-            dphi, d2phi = _phi_derivs_1d(pot)
-            z = m.location[0]
-            # Φ's minimum sits O(T) from L's; bracket it well inside L's basin.
-            others = [c for c in critical if abs(c - z) > 1e-9]
-            h = 0.4 * min(abs(c - z) for c in others) if others else 0.5
-            z = brentq(dphi, z - h, z + h, args=(T,))
-            phi0 = float(dens.phi(np.array([z]))[0])
-            logdet = np.log(float(d2phi(z, T)))
-        logw.append(-phi0 + 0.5 * pot.dim * np.log(2 * np.pi) - 0.5 * logdet)
+            lw = -phi0 + 0.5 * pot.dim * np.log(2 * np.pi) - 0.5 * logdet
+        logw.append(lw)
     logw = np.array(logw)
     return mins, logw - np.logaddexp.reduce(logw)
