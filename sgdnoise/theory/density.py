@@ -210,7 +210,8 @@ class StationaryDensity:
         coord = X[:, 0] if axis == 0 else Y[0, :]
         lmarg = logsumexp(lq, axis=1 - axis)
         order = np.argsort(coord)
-        cum = np.exp(np.logaddexp.accumulate(lmarg[order]) - self.log_normalizer)
+        w = np.exp(lmarg[order] - self.log_normalizer)
+        cum = np.cumsum(w) - w / 2  # each quadrature point carries its weight at its centre
         return np.interp(v, coord[order], cum, left=0.0, right=1.0)
 
     @cached_property
@@ -231,11 +232,22 @@ class StationaryDensity:
         total = np.logaddexp(self._log_cum_panels[i], part)
         return np.clip(np.exp(total - self.log_normalizer), 0.0, 1.0)
 
-    def basin_masses(self) -> np.ndarray:
-        """Probability of each side of the potential's split hyperplane: [n·θ < c, n·θ ≥ c]."""
+    def log_basin_masses(self) -> np.ndarray:
+        """log P of each side of the split hyperplane, [n·θ < c, n·θ ≥ c], without
+        cancellation (the split is a panel edge, so each side is an exact panel sum)."""
         pot = self.potential
         if pot.dim == 1:
-            left = float(self._cdf_1d(np.array(pot.split_offset)))
+            nodes = self.nodes[0]
+            i = int(np.argmin(np.abs(nodes - pot.split_offset)))
+            panel = logsumexp(self._quadrature[1], axis=1)
+            sides = [logsumexp(panel[:i]), logsumexp(panel[i:])]
         else:
-            left = float(self.marginal_cdf(np.array([pot.split_offset]), axis=0)[0])
-        return np.array([left, 1.0 - left])
+            (X, Y), lq = self._quadrature
+            n = np.asarray(pot.split_normal)
+            low = (n[0] * X + n[1] * Y) < pot.split_offset
+            sides = [logsumexp(np.where(low, lq, -np.inf)), logsumexp(np.where(low, -np.inf, lq))]
+        return np.array(sides) - self.log_normalizer
+
+    def basin_masses(self) -> np.ndarray:
+        """Probability of each side of the potential's split hyperplane: [n·θ < c, n·θ ≥ c]."""
+        return np.exp(self.log_basin_masses())

@@ -147,7 +147,10 @@ def _check_two_minima_1d(expr, var, vals, domain):
     lead = float(poly.LC())
     if not lead > 0:
         raise ParameterError(
-            "barrier", float(vals[E_b]), "too low for these minima: the polynomial is not confining"
+            "barrier",
+            float(vals[E_b]),
+            "makes the sextic non-confining (leading coefficient <= 0) for these minima; "
+            "lower the barrier or raise the curvatures",
         )
     crit = np.roots([float(a) for a in poly.diff(var).all_coeffs()])
     real = np.sort(crit[np.abs(crit.imag) < 1e-9].real)
