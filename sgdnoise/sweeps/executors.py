@@ -149,6 +149,46 @@ def _probe(address: str, timeout: float) -> None:
         ) from None
 
 
+def _ask_identity(address: str, timeout: float) -> dict:
+    """The scheduler's identity, asked over Dask's protocol with a hard deadline.
+
+    ``Client(address, timeout=...)`` can wait forever on a peer that accepts the TCP
+    connection but never speaks (observed with distributed 2026.8), so the first exchange
+    is done here under :func:`asyncio.wait_for`, in a thread of its own so that it also
+    works where an event loop is already running (Jupyter).
+    """
+    import asyncio
+
+    from distributed.core import rpc
+
+    async def ask():
+        async with rpc(address, timeout=timeout) as r:
+            return await r.identity()
+
+    box: dict = {}
+
+    def target():
+        try:
+            box["id"] = asyncio.run(asyncio.wait_for(ask(), timeout))
+        except BaseException as e:  # noqa: BLE001 - reported below as a bad address
+            box["err"] = e
+
+    th = threading.Thread(target=target, name="sgdnoise-scheduler-probe", daemon=True)
+    th.start()
+    th.join(timeout + 5.0)
+    if th.is_alive() or "err" in box:
+        why = type(box["err"]).__name__ if "err" in box else "no answer"
+        raise ParameterError(
+            "scheduler",
+            address,
+            f"no Dask scheduler answered within {timeout:g} s ({why})",
+        )
+    ident = box["id"]
+    if not isinstance(ident, dict) or ident.get("type") != "Scheduler":
+        raise ParameterError("scheduler", address, "answers, but is not a Dask scheduler")
+    return ident
+
+
 class DaskExecutor:
     """Dask distributed: a LocalCluster we start, or an existing scheduler (``scheduler``)."""
 
@@ -171,6 +211,7 @@ class DaskExecutor:
         self.cluster = None
         if scheduler is not None:
             _probe(scheduler, connect_timeout)
+            _ask_identity(scheduler, connect_timeout)
             try:
                 self.client = Client(scheduler, timeout=connect_timeout, set_as_default=False)
             except (OSError, TimeoutError) as e:
