@@ -191,13 +191,16 @@ def critical_temperatures(
     by=(),
     seed: str | None = None,
     fraction: float = 0.1,
+    q0: float | None = None,
     n_low: int = 1,
 ):
     """:func:`critical_temperature` per group of ``by`` (e.g. per training-set size P).
 
     T_c is taken from the seed-averaged curve; with ``seed`` given, each seed's own T_c
     is computed too and ``T_c_lo``/``T_c_hi``/``T_c_std`` give their spread (``n_tc`` of
-    them were locatable).  Rows with a non-finite q are dropped first.
+    them were locatable).  ``q0`` (the T → 0 value, when theory gives it) applies to every
+    group; by default each curve's own low-T value is used.  Rows with a non-finite q are
+    dropped first.
     """
     import pandas as pd
 
@@ -208,13 +211,17 @@ def critical_temperatures(
     for gkey, sub in _groups(df, by):
         row = dict(zip(by, gkey))
         row["T_c"] = critical_temperature(
-            sub[T].to_numpy(float), sub[q].to_numpy(float), fraction=fraction, n_low=n_low
+            sub[T].to_numpy(float), sub[q].to_numpy(float), fraction=fraction, q0=q0, n_low=n_low
         )
         if seed:
             tcs = np.array(
                 [
                     critical_temperature(
-                        s[T].to_numpy(float), s[q].to_numpy(float), fraction=fraction, n_low=n_low
+                        s[T].to_numpy(float),
+                        s[q].to_numpy(float),
+                        fraction=fraction,
+                        q0=q0,
+                        n_low=n_low,
                     )
                     for _, s in sub.groupby(seed)
                 ]
