@@ -97,6 +97,10 @@ class LocalExecutor:
     def capacity(self) -> int:
         return self.workers
 
+    def warm(self) -> None:
+        """Start the worker processes now (the pool otherwise spawns them on first use)."""
+        list(self._pool.map(abs, range(4 * self.workers)))
+
     def describe(self) -> str:
         return f"local process pool, {self.workers} workers"
 
