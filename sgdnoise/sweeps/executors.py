@@ -123,9 +123,11 @@ class LocalExecutor:
         except cf.CancelledError:
             return failed_outcome(key, "cancelled")
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Shut the pool down; ``wait=False`` (after Ctrl-C) returns without waiting for the
+        runs in flight, whose workers then exit when done or with this process."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
 
@@ -273,7 +275,7 @@ class DaskExecutor:
         except Exception as e:  # noqa: BLE001 - a lost worker is a failed run, not a crash
             return failed_outcome(key, f"dask: {type(e).__name__}: {e}")
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
@@ -291,6 +293,12 @@ def make_executor(
         raise ParameterError("executor", executor, f"must be one of {', '.join(EXECUTORS)}")
     if workers is not None:
         workers = integer("workers", workers, 1)
+    if executor == "dask" and scheduler is not None and workers is not None:
+        raise ParameterError(
+            "workers",
+            workers,
+            "sizes the LocalCluster we start; a scheduler brings its own workers",
+        )
     if executor == "local":
         if scheduler is not None:
             raise ParameterError("scheduler", scheduler, "is only used with executor 'dask'")

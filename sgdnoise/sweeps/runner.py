@@ -83,13 +83,16 @@ def run_sweep(
         )
     else:
         ex = executor
+    clean = False
     try:
         with Store.create_or_open(store) as st:
             st.lock()
-            return _execute(spec, keyed, st, ex, progress)
+            summary = _execute(spec, keyed, st, ex, progress)
+        clean = True
+        return summary
     finally:
         if owns:
-            ex.close()
+            ex.close(wait=clean)
 
 
 def _execute(spec: SweepSpec, keyed, st: Store, ex, progress: bool) -> SweepSummary:

@@ -88,6 +88,15 @@ def test_silent_peer_times_out(tmp_path):
     assert not (tmp_path / "y.db").exists()
 
 
+def test_workers_with_a_scheduler_is_refused(tmp_path):
+    with pytest.raises(ParameterError) as e:
+        run_sweep(
+            SPEC, tmp_path / "w.db", executor="dask", scheduler="tcp://127.0.0.1:1", workers=4
+        )
+    assert e.value.parameter == "workers"
+    assert not (tmp_path / "w.db").exists()
+
+
 @pytest.mark.parametrize("addr", ["", "tcp://127.0.0.1", "tcp://127.0.0.1:notaport"])
 def test_malformed_scheduler_address(tmp_path, addr):
     with pytest.raises(ParameterError) as e:

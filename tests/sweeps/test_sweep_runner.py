@@ -10,7 +10,7 @@ import pytest
 
 from sgdnoise.errors import ParameterError
 from sgdnoise.stats import powerlaw_fit
-from sgdnoise.sweeps import Store, run_sweep
+from sgdnoise.sweeps import Store, run_sweep, write_report
 from sgdnoise.sweeps.spec import load_spec, run_key
 from sgdnoise.theory.conventions import temperature
 
@@ -158,3 +158,14 @@ def test_noisy_quadratic_sweep_matches_sde_prediction(tmp_path):
     fit = powerlaw_fit(T, df["excess_loss"].to_numpy(), groups=df["seed"].to_numpy(), n_boot=200)
     assert abs(fit.exponent - 1) < 0.15, fit
     assert set(df["key"]) == {run_key(spec.function, c) for c in spec.configs()}
+    # the report draws a phase diagram over the two non-seed axes
+    md = write_report(tmp_path / "q.db").read_text()
+    assert "### Metrics (mean over seed" in md and "![quad-T-excess_loss.png]" in md
+    png = tmp_path / "q-report" / "quad-T-excess_loss.png"
+    assert png.stat().st_size > 5000
+
+
+def test_report_of_an_empty_store(tmp_path):
+    Store.create_or_open(tmp_path / "e.db").close()
+    md = write_report(tmp_path / "e.db", tmp_path / "out").read_text()
+    assert "0 runs, 0 sessions" in md
