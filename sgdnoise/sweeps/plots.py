@@ -69,6 +69,7 @@ def phase_diagram(
     """Heat map of ``z`` over ``(x, y)``; ``mark`` is an optional ``(xs, ys)`` line/points
     drawn on top (e.g. the optimum per width or a T_c line)."""
     from matplotlib.colors import LogNorm
+    from matplotlib.ticker import NullLocator
 
     table = grid_table(df, x, y, z, reduce)
     xs = table.columns.to_numpy(dtype=float)
@@ -88,6 +89,13 @@ def phase_diagram(
     mesh = ax.pcolormesh(_edges(xs, logx), _edges(ys, logy), Z, cmap=cmap, norm=norm)
     ax.set_xscale("log" if logx else "linear")
     ax.set_yscale("log" if logy else "linear")
+    # Ticks at the grid's own values (when few enough to read) say exactly what was run.
+    if xs.size <= 12:
+        ax.set_xticks(xs, labels=[f"{v:.3g}" for v in xs], minor=False)
+        ax.xaxis.set_minor_locator(NullLocator())
+    if ys.size <= 12:
+        ax.set_yticks(ys, labels=[f"{v:.3g}" for v in ys], minor=False)
+        ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     fig.colorbar(mesh, ax=ax, label=f"{z} ({reduce})")
