@@ -77,7 +77,7 @@ def run_store(kind: str, n: int, steps: int, workers: int, folder: Path) -> dict
     finally:
         ex.close()
     assert s.complete, s.line()
-    return _figures(kind, s.wall_seconds, s.task_seconds, workers, n, started)
+    return _figures(kind, s.wall_seconds, s.task_seconds, s.task_cpu_seconds, workers, n, started)
 
 
 def run_raw(n: int, steps: int, workers: int) -> dict:
@@ -92,10 +92,12 @@ def run_raw(n: int, steps: int, workers: int) -> dict:
         outs = list(pool.map(execute, ["noisy-quadratic"] * n, [str(i) for i in range(n)], cfgs))
         wall = time.perf_counter() - t1
     assert all(o["status"] == "done" for o in outs)
-    return _figures("raw", wall, sum(o["seconds"] for o in outs), workers, n, started)
+    task = sum(o["seconds"] for o in outs)
+    cpu = sum(o["cpu_seconds"] for o in outs)
+    return _figures("raw", wall, task, cpu, workers, n, started)
 
 
-def _figures(kind, wall, task_sum, workers, n, started) -> dict:
+def _figures(kind, wall, task_sum, cpu_sum, workers, n, started) -> dict:
     return {
         "executor": kind,
         "tasks": n,
@@ -104,6 +106,9 @@ def _figures(kind, wall, task_sum, workers, n, started) -> dict:
         "wall_seconds": round(wall, 3),
         "task_seconds_sum": round(task_sum, 3),
         "mean_task_seconds": round(task_sum / n, 4),
+        "task_cpu_seconds_sum": round(cpu_sum, 3),
+        # < 1 when other processes took CPU from the tasks (a shared machine)
+        "task_cpu_over_wall": round(cpu_sum / task_sum, 4),
         "tasks_per_second": round(n / wall, 3),
         "overhead": round(wall * workers / task_sum - 1, 4),
     }
@@ -139,7 +144,8 @@ def main(argv=None) -> int:
             print(
                 f"{kind:>5}: wall {r['wall_seconds']:.2f} s, Σ task {r['task_seconds_sum']:.2f} s"
                 f" (mean {r['mean_task_seconds']:.3f} s), {r['tasks_per_second']:.2f} tasks/s,"
-                f" overhead {100 * r['overhead']:.1f}% (start-up {r['startup_seconds']:.2f} s)"
+                f" overhead {100 * r['overhead']:.1f}% (start-up {r['startup_seconds']:.2f} s;"
+                f" task CPU/wall {r['task_cpu_over_wall']:.2f})"
             )
     load1 = os.getloadavg()
     ratios = {

@@ -38,7 +38,8 @@ class SweepSummary:
     ran: int
     counts: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
-    task_seconds: float = 0.0
+    task_seconds: float = 0.0  # Σ of the runs' wall times, measured in the workers
+    task_cpu_seconds: float = 0.0  # Σ of their process CPU times
 
     @property
     def complete(self) -> bool:
@@ -143,6 +144,7 @@ def _execute(spec: SweepSpec, keyed, st: Store, ex, progress: bool) -> SweepSumm
                 counts[out["status"]] += 1
                 if math.isfinite(out["seconds"]):
                     summary.task_seconds += out["seconds"]
+                    summary.task_cpu_seconds += out["cpu_seconds"]
                 bar.set_postfix(failed=counts["failed"], diverged=counts["diverged"], refresh=False)
                 bar.update(1)
             fill()
