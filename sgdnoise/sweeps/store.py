@@ -8,7 +8,8 @@ Tables (schema version :data:`SCHEMA_VERSION`, recorded in ``meta``):
 * ``runs(key PRIMARY KEY, sweep, function, config, status, metrics, error, attempts,
   seconds, cpu_seconds, worker, session, created, started, finished)``: one row per grid
   point, keyed by the SHA-256 of its function and full canonical config
-  (:func:`sgdnoise.sweeps.spec.run_key`); ``config``/``metrics`` are JSON;
+  (:func:`sgdnoise.sweeps.spec.run_key`); ``config``/``metrics`` are JSON; a run that two
+  specs share keeps the ``sweep`` name of the first one that created it;
 * ``curves(key, name, x, y)``: per-run curves, x and y as little-endian float64 blobs.
 
 Why this survives ``kill -9``: the file is in WAL mode and every state change is one
