@@ -11,11 +11,11 @@ A sweep is written as TOML (read with :mod:`tomllib`) or as the equivalent Pytho
 
     [product]                             # Cartesian product of these axes
     seed = [0, 1, 2]
-    lr = { geomspace = [0.01, 0.3, 6] }   # also linspace = [a, b, n], range = [a, b(, step)]
+    noise = { geomspace = [0.1, 1, 3] }   # also linspace = [a, b, n], range = [a, b(, step)]
 
     [[zip]]                               # one axis whose points are tuples: zipped lists
-    batch = [4, 8, 16]                    # (lr2, batch) pairs on a line of constant lr2/batch
-    lr2 = [0.01, 0.02, 0.04]
+    lr = [0.01, 0.02, 0.04]               # (lr, batch) pairs on a line of constant lr/batch
+    batch = [4, 8, 16]
 
 The grid is the product of every ``product`` axis and every ``zip`` group (a zip group is
 one axis whose points are its lists read in parallel).  Each point, merged with ``fixed``,

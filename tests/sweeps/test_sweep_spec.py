@@ -106,3 +106,13 @@ def test_bad_spec_sources(tmp_path):
     with pytest.raises(ParameterError) as e:
         load_spec({"product": {"x": [1]}})
     assert e.value.parameter == "function"
+
+
+def test_the_documented_example_is_a_valid_spec(repo_root, tmp_path):
+    """The TOML example of docs/sweeps.md loads and means what the text says."""
+    text = (repo_root / "docs" / "sweeps.md").read_text()
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "doc.toml").write_text(block)
+    s = load_spec(tmp_path / "doc.toml")
+    assert len(s) == 4 * 3 * 3
+    assert {c["lr"] / c["batch"] for c in s.configs()} == {0.005}
