@@ -43,6 +43,22 @@ def _snapshot(db):
     return {k: (s, m, f) for k, s, m, f in rows}
 
 
+def _wait_for_running(db, proc, limit: float = 60.0) -> None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit and proc.poll() is None:
+        if db.exists():
+            try:
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+                try:
+                    if con.execute("SELECT 1 FROM runs WHERE status='running'").fetchone():
+                        return
+                finally:
+                    con.close()
+            except sqlite3.Error:
+                pass  # the store is being created
+        time.sleep(0.05)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -75,11 +91,16 @@ def test_kill_9_at_random_moments_then_finish(tmp_path, repo_root):
     rng = random.Random(20261121)
     final_before: dict = {}
     kills_in_flight = caught_running = 0
-    for _ in range(6):
+    for i in range(6):
         proc = subprocess.Popen(
             cmd, cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(0.5, 3.0))
+        if i % 2:
+            # some kills land once runs are in flight, however slow start-up is under load
+            _wait_for_running(db, proc)
+            time.sleep(rng.uniform(0.0, 1.5))
+        else:
+            time.sleep(rng.uniform(0.3, 3.0))
         if proc.poll() is None:
             kills_in_flight += 1
         proc.send_signal(signal.SIGKILL)
