@@ -43,14 +43,26 @@ def _snapshot(db):
     return {k: (s, m, f) for k, s, m, f in rows}
 
 
-def _wait_for_running(db, proc, limit: float = 60.0) -> None:
+def _max_session(db) -> int:
+    if not db.exists():
+        return 0
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT COALESCE(MAX(id), 0) FROM sessions").fetchone()[0]
+    finally:
+        con.close()
+
+
+def _wait_for_running(db, proc, after_session: int, limit: float = 60.0) -> None:
+    """Until this coordinator (a session newer than ``after_session``) has runs in flight."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit and proc.poll() is None:
         if db.exists():
             try:
                 con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
                 try:
-                    if con.execute("SELECT 1 FROM runs WHERE status='running'").fetchone():
+                    q = "SELECT 1 FROM runs WHERE status='running' AND session > ?"
+                    if con.execute(q, (after_session,)).fetchone():
                         return
                 finally:
                     con.close()
@@ -92,12 +104,13 @@ def test_kill_9_at_random_moments_then_finish(tmp_path, repo_root):
     final_before: dict = {}
     kills_in_flight = caught_running = 0
     for i in range(6):
+        last_session = _max_session(db)
         proc = subprocess.Popen(
             cmd, cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         if i % 2:
             # some kills land once runs are in flight, however slow start-up is under load
-            _wait_for_running(db, proc)
+            _wait_for_running(db, proc, last_session)
             time.sleep(rng.uniform(0.0, 1.5))
         else:
             time.sleep(rng.uniform(0.3, 3.0))
