@@ -61,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--data-dir", default=None, help="folder with CIFAR-10 / MNIST files")
     pr.add_argument("--no-progress", action="store_true", help="no progress bars")
     pr.set_defaults(func=_cmd_reproduce)
+
+    from .sweeps import cli as sweeps_cli  # argparse wiring only; the work is imported lazily
+
+    ps = sub.add_parser("sweep", help="run or resume a grid sweep into a SQLite store")
+    sweeps_cli.add_sweep_arguments(ps)
+    ps.set_defaults(func=sweeps_cli.cmd_sweep)
+
+    pt = sub.add_parser("report", help="markdown + PNG report of a sweep store")
+    sweeps_cli.add_report_arguments(pt)
+    pt.set_defaults(func=sweeps_cli.cmd_report)
     return p
 
 

@@ -1,0 +1,162 @@
+"""Running a sweep: validate, resume, execute, record (DESIGN.md §6, §7).
+
+:func:`run_sweep` validates everything before it writes anything (the spec, the executor
+arguments, an existing store's schema version, a Dask scheduler's reachability), then:
+
+1. records the session (spec, executor, versions) and inserts every grid point as a
+   ``pending`` run (existing keys untouched, so nothing is ever doubled);
+2. skips runs whose status is final (``done`` or ``diverged``) and runs the rest —
+   ``pending``, ``failed`` and ``running`` (the last were in flight when an earlier
+   coordinator was killed);
+3. keeps about twice the executor's capacity in flight (marked ``running``), so a kill
+   loses at most those, and commits each outcome as it arrives;
+4. shows one progress bar: runs finished of the grid, failed and diverged counts, ETA.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ParameterError
+from .executors import DaskExecutor, LocalExecutor, make_executor
+from .spec import SweepSpec, load_spec, run_key
+from .store import FINAL, STATUSES, Store, check_store
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did: grid size, how many were already final, and the final counts."""
+
+    store: str
+    sweep: str
+    executor: str
+    total: int
+    skipped: int
+    ran: int
+    counts: dict[str, int] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    task_seconds: float = 0.0  # Σ of the runs' wall times, measured in the workers
+    task_cpu_seconds: float = 0.0  # Σ of their process CPU times
+
+    @property
+    def complete(self) -> bool:
+        """Every grid point has a final status (done or diverged)."""
+        return sum(self.counts.get(s, 0) for s in FINAL) == self.total
+
+    def line(self) -> str:
+        c = self.counts
+        return (
+            f"sweep {self.sweep}: {self.total} runs ({self.skipped} already final, {self.ran} run"
+            f" now): {c.get('done', 0)} done, {c.get('diverged', 0)} diverged, "
+            f"{c.get('failed', 0)} failed in {self.wall_seconds:.1f} s → {self.store}"
+        )
+
+
+def run_sweep(
+    spec,
+    store,
+    *,
+    executor="local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    connect_timeout: float = 10.0,
+) -> SweepSummary:
+    """Run (or resume) the sweep ``spec`` into the SQLite file ``store``.
+
+    ``spec``: a TOML path, a dict or a :class:`SweepSpec`.  ``executor``: ``"local"``
+    (process pool of ``workers``), ``"dask"`` (a LocalCluster of ``workers`` processes, or
+    the scheduler at ``scheduler``), or an already started executor object, which is
+    then left running.  Raises :class:`ParameterError` on bad input, with nothing written.
+    """
+    spec = spec if isinstance(spec, SweepSpec) else load_spec(spec)
+    keyed = [(run_key(spec.function, c), c) for c in spec.configs()]
+    store = Path(store)
+    if check_store(store) is None and not store.parent.is_dir():
+        raise ParameterError("store", str(store), "its folder does not exist")
+    owns = not isinstance(executor, LocalExecutor | DaskExecutor)
+    if owns:
+        ex = make_executor(
+            executor, workers=workers, scheduler=scheduler, connect_timeout=connect_timeout
+        )
+    else:
+        ex = executor
+    clean = False
+    try:
+        with Store.create_or_open(store) as st:
+            st.lock()
+            summary = _execute(spec, keyed, st, ex, progress)
+        clean = True
+        return summary
+    finally:
+        if owns:
+            ex.close(wait=clean)
+
+
+def _execute(spec: SweepSpec, keyed, st: Store, ex, progress: bool) -> SweepSummary:
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    session = st.begin_session(spec.as_dict(), ex.kind, ex.capacity)
+    st.add_runs(spec.name, spec.function, keyed)
+    status = st.statuses()
+    todo = [(k, c) for k, c in keyed if status[k] not in FINAL]
+    summary = SweepSummary(
+        str(st.path), spec.name, ex.describe(), len(keyed), len(keyed) - len(todo), len(todo)
+    )
+    queue = iter(todo)
+    inflight: dict = {}
+    counts = dict.fromkeys(STATUSES, 0)
+    bar = tqdm(
+        total=len(keyed),
+        initial=summary.skipped,
+        desc=spec.name,
+        unit="run",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+
+    def fill():
+        batch = []
+        if len(inflight) >= 2 * ex.capacity:
+            return
+        for k, c in queue:
+            batch.append((k, c))
+            if len(inflight) + len(batch) >= 2 * ex.capacity:
+                break
+        if batch:
+            # Marked before submission: a kill in between leaves them 'running' → re-run.
+            st.mark_running([k for k, _ in batch], session)
+            for k, c in batch:
+                inflight[ex.submit(spec.function, k, c)] = k
+
+    try:
+        fill()
+        while inflight:
+            done, _ = ex.wait(list(inflight), timeout=1.0)
+            for fut in done:
+                key = inflight.pop(fut)
+                out = ex.outcome(fut, key)
+                st.record(out, session)
+                counts[out["status"]] += 1
+                if math.isfinite(out["seconds"]):
+                    summary.task_seconds += out["seconds"]
+                    summary.task_cpu_seconds += out["cpu_seconds"]
+                bar.set_postfix(failed=counts["failed"], diverged=counts["diverged"], refresh=False)
+                bar.update(1)
+            fill()
+    finally:
+        bar.close()
+        if inflight:  # interrupted (Ctrl-C): what was in flight is simply not finished
+            with st.con:
+                st.con.executemany(
+                    "UPDATE runs SET status='pending' WHERE key=? AND status='running'",
+                    [(k,) for k in inflight.values()],
+                )
+    final = st.statuses([k for k, _ in keyed])
+    summary.counts = {s: sum(1 for v in final.values() if v == s) for s in STATUSES}
+    summary.wall_seconds = time.perf_counter() - t0
+    return summary
