@@ -111,7 +111,7 @@ def main(argv=None):
         },
         "baselines": {
             "rng_limit": "numba loop summing PCG64 Generator.standard_normal(), 1 thread",
-            "numpy_baseline": "numpy in-place vectorized Euler-Maruyama, lambdified Horner gradient",
+            "numpy_baseline": "numpy in-place Euler-Maruyama, lambdified Horner gradient",
         },
     }
     print(f"RNG limit (numba, PCG64)     {rng_rate:10.3e} normals/s")
