@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import sympy as sp
 
 from ..errors import ParameterError
 from ..validation import choice, in_range, integer, nonnegative, positive
+from .symbolic import numeric
 
 #: symbols of the clock: tick u, horizon U (ticks in all), stage m
 u_sym, U_sym, m_sym = sp.symbols("u U m", integer=True, nonnegative=True)
@@ -57,13 +59,22 @@ def _peak_min(eta_max, eta_min):
     return eta_max, eta_min
 
 
+@cache
+def _lambdified(expr: sp.Expr):
+    return numeric(expr, (u_sym, U_sym, m_sym))
+
+
 # --------------------------------------------------------------------------- lr rules
 @dataclass(frozen=True)
 class LRRule:
     """η as a function of the tick u (array), the horizon U and the stage m (array)."""
 
     def values(self, u: np.ndarray, U: int, m: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """η at ticks ``u`` of ``U`` in stages ``m``: by default the symbolic form,
+        lambdified, so that the formula exists once."""
+        fn = _lambdified(self.symbolic())
+        out = fn(np.asarray(u, dtype=float), float(U), np.asarray(m, dtype=float))
+        return np.broadcast_to(np.asarray(out, dtype=float), np.shape(u)).copy()
 
     def symbolic(self) -> sp.Expr:
         """η in the clock symbols ``u_sym, U_sym, m_sym``."""
@@ -87,9 +98,6 @@ class Constant(LRRule):
     def peak(self) -> float:
         return self.eta
 
-    def values(self, u, U, m):
-        return np.full(np.shape(u), self.eta)
-
     def symbolic(self):
         return _exact(self.eta)
 
@@ -106,9 +114,6 @@ class Diminishing(LRRule):
     @property
     def peak(self) -> float:
         return self.eta0
-
-    def values(self, u, U, m):
-        return self.eta0 / np.sqrt(np.asarray(u, dtype=float) + 1.0)
 
     def symbolic(self):
         return _exact(self.eta0) / sp.sqrt(u_sym + 1)
@@ -129,10 +134,6 @@ class Cosine(LRRule):
     @property
     def peak(self) -> float:
         return self.eta_max
-
-    def values(self, u, U, m):
-        x = np.asarray(u, dtype=float) / U
-        return self.eta_min + (self.eta_max - self.eta_min) * 0.5 * (1.0 + np.cos(np.pi * x))
 
     def symbolic(self):
         a, b = _exact(self.eta_max), _exact(self.eta_min)
@@ -156,10 +157,6 @@ class Polynomial(LRRule):
     @property
     def peak(self) -> float:
         return self.eta_max
-
-    def values(self, u, U, m):
-        x = 1.0 - np.asarray(u, dtype=float) / U
-        return self.eta_min + (self.eta_max - self.eta_min) * x**self.power
 
     def symbolic(self):
         a, b = _exact(self.eta_max), _exact(self.eta_min)
@@ -195,13 +192,6 @@ class StageGeometric(LRRule):
     def depends_on_stage_only(self) -> bool:
         return True
 
-    def stage_value(self, m: np.ndarray) -> np.ndarray:
-        v = self.eta0 * self.gamma ** np.asarray(m, dtype=float)
-        return np.minimum(v, self.cap) if self.cap is not None else v
-
-    def values(self, u, U, m):
-        return self.stage_value(m)
-
     def symbolic(self):
         e = _exact(self.eta0) * _exact(self.gamma) ** m_sym
         return sp.Min(e, _exact(self.cap)) if self.cap is not None else e
@@ -234,7 +224,8 @@ class Warmup(LRRule):
         u = np.asarray(u)
         m = np.asarray(m)
         warm = m < self.stages
-        out = self.eta0 * self.gamma ** np.minimum(m, self.stages - 1).astype(float)
+        warm_rule = StageGeometric(self.eta0, self.gamma)
+        out = warm_rule.values(u, U, np.minimum(m, self.stages - 1)).astype(float)
         if np.any(~warm):
             uw = int(u[~warm].min())
             rest = self.then.values(u[~warm] - uw, U - uw, m[~warm] - self.stages)
@@ -243,7 +234,8 @@ class Warmup(LRRule):
         return out
 
     def symbolic(self):
-        warm = _exact(self.eta0) * _exact(self.gamma) ** m_sym
+        """Piecewise in m; the decay branch is written on its own fresh clock (u, U)."""
+        warm = StageGeometric(self.eta0, self.gamma).symbolic()
         return sp.Piecewise((warm, m_sym < self.stages), (self.then.symbolic(), True))
 
 
