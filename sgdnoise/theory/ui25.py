@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 import sympy as sp
@@ -143,11 +143,13 @@ class ScheduleSums:
     def numeric(self, stages: int) -> tuple[float, float, float]:
         """(B_T, V_T, η_max) at M = ``stages``."""
         stages = integer("stages", stages, minimum=self.min_stages)
-        out = []
-        for e in (self.B, self.V, self.eta_max):
-            e = e.subs(M, stages)
-            out.append(float(e.doit() if e.has(sp.Sum) else e))
-        return tuple(out)
+        return tuple(float(f(stages)) for f in self._functions)
+
+    @cached_property
+    def _functions(self):
+        # lambdify prints an unevaluated Sum as a Python loop over its terms: the exact
+        # finite sum in double precision, without sympy's exact arithmetic per term
+        return [sp.lambdify(M, e, modules="math") for e in (self.B, self.V, self.eta_max)]
 
     def bound(self, stages: int, gap: float, L: float, sigma2: float) -> float:
         B, V, e = self.numeric(stages)
