@@ -30,6 +30,9 @@ from . import codegen
 from .templates import sgd_schedule as _template
 
 CHUNK = 16
+#: refuse runs that would take hours: per-sample gradients over all chains (batch sizes
+#: grow geometrically under schedulers ii–iv, so a typo in δ or the stage length explodes)
+MAX_GRADIENTS = 2e10
 
 
 def compile_problem(problem: FiniteSumProblem):
@@ -112,6 +115,13 @@ def run_sgd(
     r = integer("record_every", record_every, minimum=1)
     max_abs = positive("max_abs", max_abs)
     threads = integer("threads", threads if threads is not None else os.cpu_count() or 1, 1)
+    work_total = float(np.sum(sched.batch_size, dtype=float) + problem.n_samples) * n
+    if work_total > MAX_GRADIENTS:
+        raise ParameterError(
+            "schedule",
+            f"{work_total:.3g} per-sample gradients",
+            f"must need at most {MAX_GRADIENTS:.0e} (cap the batch size: Schedule.max_batch)",
+        )
     mod = compile_problem(problem)
 
     S = sched.n_steps
