@@ -118,6 +118,8 @@ for Lval in (1.0, 15.0):
         f"L = {Lval:4}: bound(ii) = {c_ii:.4g}, bound(iv) = {c_iv:.4g}, "
         f"η_pk + η0 = {0.05 * 1.5**2 + 0.05:.3f} vs 2/L = {2 / Lval:.3f}"
     )
+    # the derived condition decides the order (σ² V_T is a small correction here)
+    assert (c_iv < c_ii) == (0.05 * 1.5**2 + 0.05 < 2 / Lval)
 
 # %% [markdown]
 # ## 4. Simulation under the bound

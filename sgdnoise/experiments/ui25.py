@@ -113,7 +113,7 @@ def run_bounds(ctx):
     metrics["max_rel_error_sums"] = worst
     ok = ok and worst < 1e-10
 
-    fig = Figure(figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     T = 200 * K
     for name, sch in scheds.items():
@@ -179,7 +179,7 @@ def run_synthetic(ctx):
     ]
     rank_lines = []
     all_under = True
-    fig = Figure(figsize=(11, 8))
+    fig = Figure(figsize=(11, 8), layout="constrained")
     axes = fig.subplots(2, 2)
     for row, prob in enumerate(problems):
         scheds = _synth_schedulers(prob.L, cfg["K"])
