@@ -101,6 +101,8 @@ def run_sgd(
     steps (``expand_steps(n_steps)``).  ``record_every``: the full gradient is evaluated at
     steps 0, r, 2r, … and at the last step (a min over these steps is ≥ the min over all
     steps, so comparing it with the bound is conservative)."""
+    if not isinstance(problem, FiniteSumProblem):
+        raise ParameterError("problem", type(problem).__name__, "must be a FiniteSumProblem")
     if isinstance(schedule, Schedule):
         if n_steps is None:
             raise ParameterError("n_steps", None, "is required with a Schedule")

@@ -114,6 +114,7 @@ def test_noise_free_quadratic_diverges_once_lr_exceeds_2_over_L():
         ({"schedule": "cosine"}, "schedule"),
         ({"n_steps": None}, "n_steps"),
         ({"problem": "quadratic"}, "problem"),
+        ({"schedule": S.Schedule(S.Constant(0.1), S.GeometricBatch(1, 1000), 1)}, "schedule"),
     ],
 )
 def test_bad_input(quad, kw, parameter):
