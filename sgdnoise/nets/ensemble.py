@@ -1,0 +1,78 @@
+"""Many small networks trained at once: ``torch.func.vmap`` over stacked parameters.
+
+M copies of one architecture, each with its own initialization seed, learning rate and batch
+stream, take their SGD steps in a single vectorized call (``functional_call`` + ``grad``
+under ``vmap``).  Model m follows exactly the trajectory that :func:`sgdnoise.nets.train`
+gives with ``seed=seeds[m]`` and ``lr=lrs[m]`` (same batches, same update), which the tests
+check; the point is speed on grids of small models (P19, SGW23 sweeps).
+
+Batch norm is not supported (its running statistics are updated in place, which ``vmap``
+forbids); dropout is (each model draws its own masks).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, stack_module_state, vmap
+
+from ..errors import ParameterError
+from ..validation import integer, positive
+from .datasets import Dataset
+from .losses import make_loss
+from .sampling import BatchSampler
+
+
+def train_ensemble(
+    build: Callable[[int], nn.Module],
+    data: Dataset,
+    *,
+    lrs: Sequence[float],
+    seeds: Sequence[int],
+    batch_size: int,
+    steps: int,
+    loss: str = "cross_entropy",
+    alpha: float = 1.0,
+    sampling: str = "epoch",
+) -> list[nn.Module]:
+    """Train ``len(seeds)`` models ``build(seed)`` with plain SGD at rates ``lrs`` for ``steps``
+    steps of ``batch_size``; returns the trained models (ordinary modules)."""
+    if len(lrs) != len(seeds) or len(seeds) == 0:
+        raise ParameterError("lrs", list(lrs), "needs one learning rate per seed (at least one)")
+    lrs = [positive("lrs", v) for v in lrs]
+    seeds = [integer("seeds", s, minimum=0) for s in seeds]
+    batch_size = integer("batch_size", batch_size, minimum=1)
+    steps = integer("steps", steps, minimum=1)
+    n = data.n_train
+    if batch_size > n:
+        raise ParameterError("batch_size", batch_size, f"must be <= n_train={n}")
+    models = [build(s) for s in seeds]
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in models[0].modules()):
+        raise ParameterError("build", "batch_norm", "vmap ensembles need models without batch norm")
+    params, buffers = stack_module_state(models)
+    params = {k: v.detach() for k, v in params.items()}
+    base = copy.deepcopy(models[0]).to("meta")
+    loss_fn = make_loss(loss, alpha=alpha)
+    x, y = data.x_train, data.y_train
+    device = x.device
+    rate = torch.tensor(lrs, dtype=x.dtype, device=device)
+    per_epoch = -(-n // batch_size)
+    samplers = [BatchSampler(n, sampling, s) for s in seeds]
+
+    def mean_loss(p, b, xb, yb):
+        return loss_fn(functional_call(base, (p, b), (xb,)), yb).mean()
+
+    step_grads = vmap(grad(mean_loss), in_dims=(0, 0, 0, 0), randomness="different")
+    for k in range(steps):
+        idx = torch.stack([s.next(batch_size, k // per_epoch) for s in samplers]).to(device)
+        g = step_grads(params, buffers, x[idx], y[idx])
+        for name, p in params.items():
+            p.sub_(rate.view(-1, *([1] * (p.ndim - 1))) * g[name])
+    for m, model in enumerate(models):
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(params[name][m])
+    return models
