@@ -247,6 +247,8 @@ def make_model(
                 sigma_w2=sigma_w2,
                 **common,
             )
-    init_parameters(model, seed)
-    model = model.to(device=resolve_device(device), dtype=dtype)
+    # initialize in the final dtype (on CPU, from one generator) so that draws are rounded
+    # once: parameterizations then agree bit for bit in float64.
+    init_parameters(model.to(dtype=dtype), seed)
+    model = model.to(device=resolve_device(device))
     return CenteredOutput(model) if centered else model

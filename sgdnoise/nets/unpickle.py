@@ -4,13 +4,16 @@
 run arbitrary code.  The official CIFAR-10 batches are Python-2 pickles (protocol 2) of a
 ``dict`` holding lists, byte strings and one ``numpy.ndarray``; rebuilding that array needs
 exactly three globals: ``numpy.core.multiarray._reconstruct``, ``numpy.ndarray`` and
-``numpy.dtype``.  Only those (and their ``numpy._core`` spellings of numpy ≥ 2) are admitted;
-builtin containers (dict, list, tuple, str, bytes, int, float) need no global at all.
+``numpy.dtype``.  Only those (and their ``numpy._core`` spellings of numpy ≥ 2) are admitted,
+plus ``_codecs.encode``, through which Python 3 writes ``bytes`` into a protocol-2 pickle
+(it only encodes a string).  Builtin containers (dict, list, tuple, str, int, float) need no
+global at all.
 Any other global makes loading fail with :class:`~sgdnoise.errors.ParameterError`.
 """
 
 from __future__ import annotations
 
+import _codecs
 import io
 import pickle
 
@@ -24,6 +27,7 @@ _ALLOWED = {
     ("numpy._core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(1))[0],
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _codecs.encode,
 }
 
 
