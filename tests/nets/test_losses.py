@@ -14,7 +14,7 @@ def test_hinge_closed_form_and_gradient():
     o = torch.linspace(-3, 3, 61, dtype=torch.float64)
     y = torch.tensor([0, 1], dtype=torch.int64).repeat(31)[:61]
     for alpha in (0.1, 1.0, 10.0):
-        s = 2.0 * y - 1
+        s = (2 * y - 1).to(torch.float64)
         expect = torch.clamp(1 - alpha * s * o, min=0) / alpha
         torch.testing.assert_close(hinge_margin_loss(o, y, alpha), expect, rtol=0, atol=1e-15)
         # gradient: −s where the margin α s o < 1, else 0; central differences with h = 1e-6
