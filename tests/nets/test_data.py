@@ -3,7 +3,6 @@ binary tasks, standardization, and every bad-input path → ParameterError(data_
 
 from __future__ import annotations
 
-import gzip
 import urllib.error
 
 import numpy as np

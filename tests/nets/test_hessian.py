@@ -43,8 +43,8 @@ def tiny(batch_norm=False, dropout=0.0, seed=0):
 
 
 def dense_hessian(net, x, y, chunk):
-    """Independent reference for nets without batch norm: torch.func.hessian of the chunk-averaged loss as a function of
-    the flat parameter vector, every module in train mode except dropout."""
+    """Independent reference for nets without batch norm: torch.func.hessian of the
+    chunk-averaged loss as a function of the flat parameter vector (dropout off)."""
     names = [n for n, _ in net.named_parameters()]
     shapes = [p.shape for _, p in net.named_parameters()]
     flat = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
