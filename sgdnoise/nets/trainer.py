@@ -33,6 +33,7 @@ from ..validation import choice, in_range, integer, nonnegative, positive
 from .datasets import Dataset
 from .losses import make_loss
 from .metrics import evaluate, snapshot, trainable, weight_change
+from .parameterization import ScaledConv2d
 from .sam import sam_gradients
 from .sampling import SAMPLINGS, BatchSampler
 
@@ -123,6 +124,7 @@ def train(
     eval_every: int | None = None,
     eval_test: bool = True,
     explode_factor: float = 1e4,
+    channels_last: bool | None = None,
     seed: int = 0,
     progress: bool = False,
     callback: Callable[[nn.Module, dict], bool | None] | None = None,
@@ -134,6 +136,11 @@ def train(
     end of every epoch, or every ``eval_every`` steps when given, and at the end; stopping
     criteria are checked there.  ``callback(model, record)`` runs after each evaluation, may
     add entries to ``record`` and returns True to stop (reason ``"callback"``).
+
+    ``channels_last`` (default: whenever the inputs are images and the model convolves) moves
+    the model's weights and a copy of the images into NHWC layout, which oneDNN's CPU
+    convolutions (and cuDNN's) run faster — measured 1.5x per step on the small ConvNet
+    on CPU.  Values are unchanged; only the layout (and float rounding order) differs.
     """
     choice("sampling", sampling, SAMPLINGS)
     alpha = positive("alpha", alpha)
@@ -154,6 +161,12 @@ def train(
         if not (stop_when_fitted or target_train_accuracy is not None):
             raise ParameterError("max_steps", None, "give epochs, max_steps or a stop criterion")
     loss_fn = make_loss(loss, alpha=alpha)
+    x, y = data.x_train, data.y_train
+    if channels_last is None:
+        channels_last = x.ndim == 4 and any(isinstance(m, ScaledConv2d) for m in model.modules())
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     named = trainable(model)
     names, params = [n for n, _ in named], [p for _, p in named]
     scales = [1.0] * len(params)
@@ -163,7 +176,6 @@ def train(
             raise ParameterError("lr_scale", sorted(unknown), "names no trainable parameter")
         scales = [float(lr_scale.get(n, 1.0)) for n in names]
     n = data.n_train
-    x, y = data.x_train, data.y_train
     plan, total = _plan(n, lr, batch_size, schedule, epochs, max_steps, sampling)
     sampler = BatchSampler(n, sampling, seed)
     w0 = snapshot(model)
