@@ -138,7 +138,9 @@ def bench_throughput(data_dir, device, quick):
 
 def bench_lanczos(data_dir, device, quick):
     """HVPs to 1e-3 relative error on λmax of a trained small CNN."""
-    n = 256 if quick else 1000
+    # A Hessian-vector product through the ConvNet costs ~4 gradients: ~0.8 s for 256 points
+    # on this 2-core machine, so the measurement set is 256 points (KCL23 use 1000).
+    n = 32 if quick else 256
     data = load_dataset(
         "cifar10", data_dir=data_dir, n_train=n, n_test=16, device=device.type, download=False
     )
@@ -149,21 +151,16 @@ def bench_lanczos(data_dir, device, quick):
         model,
         data,
         lr=0.05,
-        batch_size=64,
-        epochs=3 if quick else 15,
+        batch_size=32,
+        epochs=3 if quick else 20,
         eval_test=False,
         eval_every=10**9,
         seed=0,
     )
     kw = dict(loss="cross_entropy", chunk_size=128)
+    x, y = data.x_train, data.y_train
     ref = hessian_top_eigenvalues(
-        model,
-        data.x_train,
-        data.y_train,
-        method="lanczos",
-        tol=1e-9,
-        max_iter=60 if quick else 120,
-        **kw,
+        model, x, y, method="lanczos", tol=1e-9, max_iter=30 if quick else 80, **kw
     )
     lam = ref.lambda_max
 
@@ -175,31 +172,20 @@ def bench_lanczos(data_dir, device, quick):
         k = 0 if len(bad) == 0 else bad[-1] + 1
         return int(k + 1) if k < len(h) else None
 
+    # another start vector than the reference; residual tolerance 1e-7 keeps Lanczos running
+    # well past the point where its estimate settles within 1e-3
     lz = hessian_top_eigenvalues(
-        model,
-        data.x_train,
-        data.y_train,
-        method="lanczos",
-        tol=1e-12,
-        max_iter=60 if quick else 120,
-        seed=1,
-        **kw,
+        model, x, y, method="lanczos", tol=1e-7, max_iter=30 if quick else 80, seed=1, **kw
     )
     pw = hessian_top_eigenvalues(
-        model,
-        data.x_train,
-        data.y_train,
-        method="power",
-        tol=1e-12,
-        max_iter=150 if quick else 600,
-        seed=1,
-        **kw,
+        model, x, y, method="power", tol=1e-12, max_iter=60 if quick else 250, seed=1, **kw
     )
     n_lz, n_pw = first_within(lz.history), first_within(pw.history)
     return {
         "n_points": n,
         "lambda_max": lam,
-        "reference": f"Lanczos, {ref.n_products} products, residual tol 1e-9",
+        "reference": f"Lanczos from another start vector, {ref.n_products} products, "
+        f"residual tol 1e-9, converged={ref.converged}",
         "lanczos_hvps": n_lz,
         "power_hvps": n_pw,
         "power_reached": n_pw is not None,
@@ -207,7 +193,7 @@ def bench_lanczos(data_dir, device, quick):
         "ratio": (n_lz / n_pw) if (n_lz and n_pw) else (n_lz / pw.n_products if n_lz else None),
         "ratio_note": "lanczos/power; when power iteration never reached 1e-3 this is an upper "
         "bound (lanczos/power's product budget)",
-        "baseline": "power iteration with the Rayleigh quotient, same start vector",
+        "baseline": "power iteration with the Rayleigh quotient, same start vector as Lanczos",
         "target": "<= 1/3",
     }
 
