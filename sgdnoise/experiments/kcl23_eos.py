@@ -80,7 +80,6 @@ def _data(ctx, s, dtype):
         seed=ctx.seed,
         device=ctx.device,
         dtype=dtype,
-        download=False,
     )
 
 

@@ -78,7 +78,6 @@ def _data(ctx, s):
         seed=ctx.seed,
         device=ctx.device,
         dtype=torch.float64,
-        download=False,
     )
 
 

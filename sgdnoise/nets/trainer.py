@@ -162,6 +162,11 @@ def train(
             raise ParameterError("max_steps", None, "give epochs, max_steps or a stop criterion")
     loss_fn = make_loss(loss, alpha=alpha)
     x, y = data.x_train, data.y_train
+    first = next(model.parameters(), None)
+    if first is not None and first.device != x.device:
+        raise ParameterError(
+            "data", str(x.device), f"must be on the model's device {first.device} (Dataset.to)"
+        )
     if channels_last is None:
         channels_last = x.ndim == 4 and any(isinstance(m, ScaledConv2d) for m in model.modules())
     if channels_last:
