@@ -262,14 +262,17 @@ def train(
             rec["wall"] = time.perf_counter() - t0
             history.append(rec)
             model.train()
+            # the callback sees every record, including the one that stops the run (KCL23
+            # measure λmax at the first epoch reaching the accuracy threshold)
+            if callback is not None and callback(model, rec):
+                stop = "callback"
+                break
+            model.train()
             if stop_when_fitted and rec["train_fitted"] >= 1.0:
                 stop = "fitted"
                 break
             if target_train_accuracy is not None and rec["train_accuracy"] >= target_train_accuracy:
                 stop = "train_accuracy"
-                break
-            if callback is not None and callback(model, rec):
-                stop = "callback"
                 break
             if pending is None:
                 stop = (
@@ -288,6 +291,8 @@ def train(
     if not diverged:
         final = history[-1] if history else evaluation(step, epoch_k, t, lr_k, b_k)
     final = dict(final)
+    if diverged:
+        final["train_loss"] = v  # the non-finite or exploding minibatch loss that stopped it
     final["weight_change_per_layer"] = weight_change(model, w0)["per_layer"] if not diverged else {}
     model.train()
     return TrainResult(

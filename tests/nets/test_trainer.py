@@ -151,6 +151,7 @@ def test_divergence_is_a_result():
     assert r.diverged and r.stop_reason == "diverged"
     assert isinstance(r.diverged_step, int) and 0 < r.diverged_step < 50
     assert r.steps == r.diverged_step
+    assert not math.isfinite(r.final["train_loss"]) or r.final["train_loss"] > 1e3
 
 
 def test_stop_when_fitted_with_hinge():
@@ -181,8 +182,18 @@ def test_stop_when_fitted_with_hinge():
 
 def test_train_accuracy_threshold_and_history():
     d = data(n=60)
-    r = train(mlp(), d, lr=0.5, batch_size=10, epochs=200, target_train_accuracy=0.9)
+    seen = []
+    r = train(
+        mlp(),
+        d,
+        lr=0.5,
+        batch_size=10,
+        epochs=200,
+        target_train_accuracy=0.9,
+        callback=lambda m, rec: seen.append(rec["step"]),
+    )
     assert r.stop_reason == "train_accuracy" and r.final["train_accuracy"] >= 0.9
+    assert seen[-1] == r.steps  # the callback saw the record that stopped the run
     assert r.history[-2]["train_accuracy"] < 0.9
     assert {"test_loss", "test_accuracy", "weight_change"} <= set(r.final)
 
