@@ -10,6 +10,7 @@ from sgdnoise.nets import make_model, synthetic_dataset, train, train_ensemble
 
 
 def test_ensemble_equals_sequential_runs():
+    """64 points in batches of 10: every epoch ends with a short batch of 4."""
     d = synthetic_dataset(
         n_train=64,
         n_test=8,
@@ -28,10 +29,10 @@ def test_ensemble_equals_sequential_runs():
         dtype=torch.float64,
     )
     seeds, lrs = [0, 1, 2, 3], [0.05, 0.1, 0.2, 0.4]
-    models = train_ensemble(build, d, lrs=lrs, seeds=seeds, batch_size=8, steps=20)
+    models = train_ensemble(build, d, lrs=lrs, seeds=seeds, batch_size=10, steps=20)
     for s, lr, m in zip(seeds, lrs, models):
         ref = build(s)
-        train(ref, d, lr=lr, batch_size=8, max_steps=20, seed=s, eval_test=False)
+        train(ref, d, lr=lr, batch_size=10, max_steps=20, seed=s, eval_test=False)
         for p, q in zip(m.parameters(), ref.parameters()):
             # same batches, same arithmetic up to vmap's batched-matmul reduction order
             torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
