@@ -1,2 +1,61 @@
 """torch networks on real CIFAR-10 and MNIST (may import :mod:`sgdnoise.theory`, never
-:mod:`sgdnoise.simulate`)."""
+:mod:`sgdnoise.simulate`).
+
+* data: :func:`load_dataset` (CIFAR-10 python version, MNIST IDX; subsets, binary tasks,
+  standardization; the whole set as device tensors), :func:`load_cifar10`, :func:`load_mnist`;
+* models: :func:`make_model` (MLP, ConvNet, ResNet-18 / small ResNet, VGG-11; standard, NTK,
+  mean-field; batch norm, dropout, α-trick centred output);
+* training: :func:`train` → :class:`TrainResult` (SGD, SAM, schedules, stopping, divergence);
+* measurements: :class:`HessianOperator`, :func:`hessian_top_eigenvalues`, :func:`lambda_max`,
+  :func:`lanczos`, :func:`power_iteration`, :func:`full_gradient_norm`, :func:`weight_change`,
+  :func:`evaluate`;
+* :func:`train_ensemble`: many small models trained at once with ``torch.func.vmap``.
+"""
+
+from .data_cifar import load_cifar10
+from .data_mnist import load_mnist
+from .datasets import Dataset, load_dataset, synthetic_dataset
+from .device import resolve_device
+from .ensemble import train_ensemble
+from .hessian import (
+    HessianOperator,
+    Spectrum,
+    eigsh_top,
+    hessian_top_eigenvalues,
+    lambda_max,
+    lanczos,
+    power_iteration,
+)
+from .losses import hinge_margin_loss, make_loss
+from .metrics import evaluate, full_gradient, full_gradient_norm, snapshot, weight_change
+from .models import make_model
+from .parameterization import scaled_layers
+from .trainer import TrainResult, train
+
+__all__ = [
+    "Dataset",
+    "HessianOperator",
+    "Spectrum",
+    "TrainResult",
+    "eigsh_top",
+    "evaluate",
+    "full_gradient",
+    "full_gradient_norm",
+    "hessian_top_eigenvalues",
+    "hinge_margin_loss",
+    "lambda_max",
+    "lanczos",
+    "load_cifar10",
+    "load_dataset",
+    "load_mnist",
+    "make_loss",
+    "make_model",
+    "power_iteration",
+    "resolve_device",
+    "scaled_layers",
+    "snapshot",
+    "synthetic_dataset",
+    "train",
+    "train_ensemble",
+    "weight_change",
+]

@@ -1,0 +1,45 @@
+"""benchmarks/nets.py runs end to end at its smallest settings and writes its JSON (so the
+script cannot rot); the numbers themselves are not asserted — timings are machine-dependent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_benchmark_quick(shared_data, repo_root, tmp_path):
+    out = tmp_path / "nets.json"
+    env = dict(os.environ, PYTHONPATH=str(repo_root))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(repo_root / "benchmarks" / "nets.py"),
+            "--quick",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--data-dir",
+            str(shared_data),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    for key in ("throughput", "lanczos_vs_power", "vmap_ensemble"):
+        assert r[key]["ratio"] is None or r[key]["ratio"] > 0
+        assert r[key]["baseline"]
+    assert r["lanczos_vs_power"]["lanczos_hvps"] is not None
+    # float32 ensemble and sequential runs follow the same trajectory up to rounding
+    assert r["vmap_ensemble"]["small_max_abs_weight_difference"] < 1e-4
