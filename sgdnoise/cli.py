@@ -44,6 +44,19 @@ def _cmd_reproduce(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from pathlib import Path
+
+    if Path(args.store).is_dir():
+        from .experiments.summary import write_combined_report
+
+        print(f"report: {write_combined_report(args.store, args.out)}")
+        return 0
+    from .sweeps import cli as sweeps_cli
+
+    return sweeps_cli.cmd_report(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sgdnoise", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -68,9 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweeps_cli.add_sweep_arguments(ps)
     ps.set_defaults(func=sweeps_cli.cmd_sweep)
 
-    pt = sub.add_parser("report", help="markdown + PNG report of a sweep store")
+    pt = sub.add_parser(
+        "report",
+        help="a sweep store's report (STORE file), or every claim's verdict (a results folder)",
+    )
     sweeps_cli.add_report_arguments(pt)
-    pt.set_defaults(func=sweeps_cli.cmd_report)
+    pt.set_defaults(func=_cmd_report)
     return p
 
 
