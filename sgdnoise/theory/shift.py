@@ -14,8 +14,8 @@ i.e. minimum value + **shift-curvature** ½sᵀHs + **parameter covariance** ½t
 ⅙L₃ᵗ(x − s)³ adds, for Gaussian x, ``⅙L₃ᵗ E(x − s)³ = ⅙L₃ᵗ(3bC + b³ − 3s(C + b²) + 3s²b − s³)``
 (:func:`cubic_test_loss_term`), whose −½L₃ᵗsC part cancels the bias term −H s b at O(sT)
 (b below is −L₃C/(2h)); :func:`basin_test_loss` keeps it as the ``anharmonic`` term so the
-sum is consistent to O(T) and O(s³).  For the OU law C solves HC + CH = TΣ (:mod:`.ou`), so the covariance term
-grows linearly in T; with Σ = H it is ``(T/4) tr(H_t H⁻¹)·…`` → ``dT/4`` when H_t = H.
+sum is consistent to O(T) and O(s³).  For the OU law C solves HC + CH = TΣ (:mod:`.ou`),
+so the covariance term grows linearly in T; with Σ = H, C = (T/2)I and it is (T/4) tr H_t.
 
 Mean offset (derived symbolically by :func:`mean_offset_1d`)
 -----------------------------------------------------------
