@@ -118,11 +118,18 @@ def _coefficient_fns(base: Potential):
     return numeric(loss_c, SAMPLE_VARS), numeric(grad_c, SAMPLE_VARS)
 
 
+def _horner(coeffs) -> sp.Expr:
+    """``c0 + θ(c1 + θ(c2 + …))`` kept nested, so the lambdified numeric functions that the
+    density code evaluates on large grids do a few multiply-adds instead of powers."""
+    expr = coeffs[-1]
+    for c in reversed(coeffs[:-1]):
+        expr = c + theta * expr
+    return expr
+
+
 @cache
 def _poly_potential_template():
-    loss = sum(a * theta**k for k, a in enumerate(A))
-    noise = sum(b * theta**k for k, b in enumerate(Bc))
-    return loss, noise
+    return _horner(A), _horner(Bc)
 
 
 @dataclass(frozen=True, eq=False)
