@@ -131,9 +131,10 @@ def run(ctx):
     verdict = "agree" if within else "disagree"
 
     def trend(kind):
-        m = meas[kind]
+        """Did some higher T lower the test loss by more than 3 combined SE?"""
+        m, e = meas[kind], se[kind]
         j = int(np.argmin(m))
-        lowered = m[-1] < m[0] or j > 0
+        lowered = j > 0 and m[0] - m[j] > 3 * np.hypot(e[0], e[j])
         return lowered, j
 
     lines = []
