@@ -34,7 +34,7 @@ state-dependent 1-D stationary density ``p ∝ (1/D) exp(−∫ L_N'/D)`` with `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -294,6 +294,4 @@ def constant_noise_potential(problem: FiniteSampleLoss, sigma2: float | None = N
     sigma2 = positive("sigma2", sigma2)
     n_noise = len(Bc)
     values = pot.values[: len(A)] + (sigma2,) + (0.0,) * (n_noise - 1)
-    from dataclasses import replace
-
     return replace(pot, name="finite_sample_1d_constant_noise", values=values)
