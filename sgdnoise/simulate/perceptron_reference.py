@@ -65,7 +65,7 @@ def reference_kernel(Z, w, steps0, coef, B, alpha, seed, max_steps, checkpoints,
     ``≤ checkpoints[j]``.  Returns ``(steps, n_updates, status)`` with status 0 = all fitted,
     1 = ``max_steps`` reached, 3 = non-finite weights.
     """
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (numba RNG)
     P, d = Z.shape
     idx = np.arange(P)
     steps = steps0
@@ -81,7 +81,7 @@ def reference_kernel(Z, w, steps0, coef, B, alpha, seed, max_steps, checkpoints,
             status = 1
             break
         for b in range(B):
-            j = b + np.random.randint(P - b)
+            j = b + np.random.randint(P - b)  # noqa: NPY002 (numba RNG)
             t = idx[b]
             idx[b] = idx[j]
             idx[j] = t
