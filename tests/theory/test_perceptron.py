@@ -50,7 +50,7 @@ def test_boundary_mass_expression_against_quadrature():
     f = sp.lambdify((pc.chi, pc.epsilon), expr, "scipy")
     for chi in CHIS:
         for eps in (0.05, 0.7, 2.0):
-            val, _ = integrate.quad(lambda x: x**chi * np.exp(-(x**2) / 2), 0, eps)
+            val, _ = integrate.quad(lambda x, c=chi: x**c * np.exp(-(x**2) / 2), 0, eps)
             exact = 2 * val / pc.normalization(chi)
             assert f(chi, eps) == pytest.approx(exact, rel=1e-8)
             assert pc.boundary_mass(eps, chi) == pytest.approx(exact, rel=1e-8)
