@@ -83,7 +83,7 @@ def test_noise_radius_is_the_radial_mode():
         d, T, kap = 40.0, 7.0, 0.8
         F, D = kap * f / np.sqrt(d), T * f / (2 * d)
         res = optimize.minimize_scalar(
-            lambda r, F=F, D=D: -((d - 2) * np.log(r) - F * r / D),
+            lambda r, F=F, D=D, d=d: -((d - 2) * np.log(r) - F * r / D),
             bounds=(1e-6, 1e4),
             method="bounded",
             options={"xatol": 1e-10},
