@@ -230,6 +230,8 @@ def event_kernel(
         else:
             idle = math.floor(math.log1p(-np.random.random()) / lp0)  # noqa: NPY002 (numba RNG)
         if steps + idle + 1.0 > max_steps:
+            # the cap falls inside the idle stretch: those steps happen, the update does not
+            steps = max_steps
             status = 1
             break
         if n_up >= max_updates:
