@@ -43,7 +43,8 @@ def test_exponents_match_design(chi):
         e("gd", "t_star", "T"),
         e("gd", "t_star", "d"),
     ) == pytest.approx((b, 0, 1))
-    assert (e("gd", "dw_perp", "T"), e("gd", "dw_perp", "P")) == pytest.approx((0.5, 0))
+    assert (e("gd", "dw_perp_sgd", "T"), e("gd", "dw_perp_sgd", "P")) == pytest.approx((0.5, 0))
+    assert ps.exponent("gd", "dw_perp", "P", chi) is None
     assert ps.exponent("gd", "T_c", "P", chi) is None
     assert (e("crossover", "T_x", "alpha"), e("crossover", "T_x", "P")) == pytest.approx((-1, 0))
 
@@ -102,7 +103,9 @@ def test_gd_perp_is_the_ou_variance():
     W = np.zeros((4000, d - 1))
     for _ in range(1000):
         W += -k * W * dt + np.sqrt(2 * D * dt) * rng.standard_normal(W.shape)
-    expect = float(ps.derive()["gd"]["dw_perp"].subs({ps.d: d, ps.T: T, ps.alpha: a, pc.chi: chi}))
+    expect = float(
+        ps.derive()["gd"]["dw_perp_sgd"].subs({ps.d: d, ps.T: T, ps.alpha: a, pc.chi: chi})
+    )
     # Euler–Maruyama with k dt = 0.02 biases the variance by 1/(1 - k dt/2) = +1%
     assert np.sqrt(np.mean(np.sum(W**2, axis=1))) == pytest.approx(expect, rel=0.03)
 
