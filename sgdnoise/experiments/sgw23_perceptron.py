@@ -556,5 +556,5 @@ def run(ctx):
         verdict=verdict,
         summary=summary,
         metrics=metrics,
-        details=_details(checks, rows, cfg, sim_seconds),
+        details=_details(checks, rows, cfg, sim_seconds, smoke),
     )
