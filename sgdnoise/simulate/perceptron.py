@@ -60,6 +60,12 @@ METHODS = ("event", "reference")
 
 
 @njit(cache=True)
+def seed_numba(seed):
+    """Seed numba's own generator (separate from numpy's) for direct kernel-helper calls."""
+    np.random.seed(seed)  # noqa: NPY002 (numba RNG)
+
+
+@njit(cache=True)
 def _log_p0(P, U, B):
     """log C(P−U, B)/C(P, B): the probability that a batch of B distinct draws misses all
     U unfitted points (−inf when it cannot)."""
@@ -82,24 +88,22 @@ def _log_p0(P, U, B):
 
 @njit(cache=True)
 def _hypergeom_at_least_one(P, U, B, log_p0):
-    """K ~ Hypergeometric(P, U, B) conditioned on K ≥ 1, by inversion from K = 1 upward."""
-    k_lo = max(1, B - (P - U))
+    """K ~ Hypergeometric(P, U, B) conditioned on K ≥ 1.
+
+    When K = 0 is not rare (p_0 > e^{-30}) by inversion upward from K = 1, using
+    ``pmf(1) = p_0 · U B/(P − U − B + 1)`` and the ratio recursion (no lgamma, no underflow);
+    otherwise by rejecting K = 0 from numpy's sampler, which then almost never rejects.
+    """
+    if log_p0 < -30.0:
+        while True:
+            k = np.random.hypergeometric(U, P - U, B)  # noqa: NPY002 (numba RNG)
+            if k >= 1:
+                return k
     k_hi = min(U, B)
-    one_minus_p0 = -math.expm1(log_p0) if log_p0 > -np.inf else 1.0
-    logpk = (
-        math.lgamma(U + 1)
-        - math.lgamma(k_lo + 1)
-        - math.lgamma(U - k_lo + 1)
-        + math.lgamma(P - U + 1)
-        - math.lgamma(B - k_lo + 1)
-        - math.lgamma(P - U - B + k_lo + 1)
-        - math.lgamma(P + 1)
-        + math.lgamma(B + 1)
-        + math.lgamma(P - B + 1)
-    )
-    pk = math.exp(logpk)
+    one_minus_p0 = -math.expm1(log_p0)
+    pk = math.exp(log_p0) * U * B / (P - U - B + 1.0)
     target = np.random.random() * one_minus_p0  # noqa: NPY002 (numba RNG)
-    k = k_lo
+    k = 1
     cum = pk
     while cum < target and k < k_hi:
         pk *= (U - k) * (B - k) / ((k + 1) * (P - U - B + k + 1.0))
@@ -154,7 +158,7 @@ def _heap_pop(heap, n, key):
 _CONE_HEADROOM = 1.5
 #: updates between exact re-computations of the active margins (which also move points that
 #: became certifiable out of the active set)
-_SWEEP_EVERY = 16
+_SWEEP_EVERY = 8
 
 
 @njit(cache=True)
@@ -216,14 +220,12 @@ def event_kernel(
     n_up = 0
     n_re = P
     status = 0
-    while True:
-        nU = 0
-        for s in range(nA):
-            if alpha * mA[s] < 1.0:
-                ulist[nU] = s
-                nU += 1
-        if nU == 0:
-            break
+    nU = 0
+    for s in range(nA):
+        if alpha * mA[s] < 1.0:
+            ulist[nU] = s
+            nU += 1
+    while nU > 0:
         lp0 = _log_p0(P, nU, B)
         if lp0 == -np.inf:
             idle = 0.0
@@ -306,6 +308,11 @@ def event_kernel(
                 else:
                     mA[s] = m
                     s += 1
+        nU = 0
+        for s in range(nA):
+            if alpha * mA[s] < 1.0:
+                ulist[nU] = s
+                nU += 1
     while c < n_ck:
         ck_w[c, :] = w
         c += 1

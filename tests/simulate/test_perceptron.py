@@ -128,3 +128,28 @@ def test_bad_input(kwargs, name):
     with pytest.raises(ParameterError) as e:
         sim.simulate(**args, **kwargs)
     assert e.value.parameter == name
+
+
+@pytest.mark.parametrize(
+    ("P", "U", "B"), [(50, 3, 10), (50, 40, 10), (1000, 600, 300), (20, 15, 8)]
+)
+def test_skip_and_batch_laws(P, U, B):
+    # p0 = C(P-U,B)/C(P,B) against scipy, and the conditional K >= 1 sampler by chi-square
+    # on 20000 draws (cells with expected count <= 5 lumped; level 1e-3).
+    from scipy import stats
+
+    h = stats.hypergeom(P, U, B)
+    lp = sim._log_p0(P, U, B)
+    assert np.exp(lp) == pytest.approx(h.pmf(0), rel=1e-9, abs=1e-300)
+    sim.seed_numba(0)
+    ks = np.array([sim._hypergeom_at_least_one(P, U, B, lp) for _ in range(20000)])
+    k = np.arange(1, min(U, B) + 1)
+    pm = h.pmf(k) / (1 - h.pmf(0))
+    obs = np.array([(ks == kk).sum() for kk in k])
+    keep = pm * ks.size > 5
+    # the thin tails are lumped into one extra cell
+    o = np.append(obs[keep], obs[~keep].sum())
+    e = np.append(pm[keep], pm[~keep].sum()) * ks.size
+    o, e = (o, e) if e[-1] > 0 else (o[:-1], e[:-1])
+    p = stats.chisquare(o, e * o.sum() / e.sum()).pvalue
+    assert p > 1e-3
