@@ -266,11 +266,15 @@ def event_kernel(
         if not math.isfinite(wperp + w[0]):
             status = 3
             break
+        nU = 0
         for s in range(nA):
             acc = 0.0
             for j in range(d):
                 acc += ZA[s, j] * delta[j]
             mA[s] += acc
+            if alpha * mA[s] < 1.0:
+                ulist[nU] = s
+                nU += 1
         # Δw_1 never decreases (Z[:, 0] ≥ 0), so a fitted point stays fitted while ‖Δw_⊥‖
         # stays below its ρ; those whose ρ has been reached are re-examined exactly.
         while n_cone > 0 and rho[cone[0]] <= wperp * (1.0 + 1e-12):
@@ -288,8 +292,13 @@ def event_kernel(
                 aidx[nA] = i
                 ZA[nA, :] = Z[i, :]
                 mA[nA] = m
+                if alpha * m < 1.0:
+                    ulist[nU] = nA
+                    nU += 1
                 nA += 1
         if n_up % _SWEEP_EVERY == 0:
+            # slots move when points leave, so the unfitted list is rebuilt here
+            nU = 0
             s = 0
             while s < nA:
                 i = aidx[s]
@@ -307,12 +316,10 @@ def event_kernel(
                     mA[s] = mA[nA]
                 else:
                     mA[s] = m
+                    if alpha * m < 1.0:
+                        ulist[nU] = s
+                        nU += 1
                     s += 1
-        nU = 0
-        for s in range(nA):
-            if alpha * mA[s] < 1.0:
-                ulist[nU] = s
-                nU += 1
     while c < n_ck:
         ck_w[c, :] = w
         c += 1
