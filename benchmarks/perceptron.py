@@ -14,9 +14,8 @@ For each repetition (seed):
 Reported: the median over repetitions of event rate / reference rate, and the pooled ratio
 (all steps / all seconds of each method; steadier, since continuations differ a lot in steps
 per update).  Target: ≥ 20x.  ``--grid`` also runs the cpu-scale ``sgw23-perceptron``
-claim once and records its
-wall time.  Timings are noisy on a shared machine; numba compilation is excluded by a
-warm-up run.
+claim once and records its wall time.  Timings are noisy on a shared machine; numba
+compilation is excluded by a warm-up run.
 
 Usage: ``python benchmarks/perceptron.py [--quick] [--grid] [--json FILE]``
 """
