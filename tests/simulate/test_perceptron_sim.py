@@ -153,3 +153,18 @@ def test_skip_and_batch_laws(P, U, B):
     o, e = (o, e) if e[-1] > 0 else (o[:-1], e[:-1])
     p = stats.chisquare(o, e * o.sum() / e.sum()).pvalue
     assert p > 1e-3
+
+
+def test_event_update_is_the_sympy_gradient_full_batch():
+    # with B = P the batch is not random, so the event kernel's first two updates must equal
+    # plain steps, whose update is checked against sympy above
+    P, d, T, alpha = 12, 4, 0.7, 1.5
+    Z, _ = sim.make_data(P, d, 1.0, 5)
+    w = np.zeros(d)
+    for n_up in (1, 2):
+        sgd_step(w, Z, np.arange(P), P, T, alpha)
+        r = sim.simulate(
+            P, d, 1.0, T, alpha=alpha, batch_size=P, seed=5, max_updates=n_up, n_test=0
+        )
+        assert r.n_updates == n_up
+        np.testing.assert_allclose(r.dw, w, rtol=1e-12, atol=1e-12)
