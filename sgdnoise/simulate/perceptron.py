@@ -48,6 +48,7 @@ from numba import njit
 
 from ..errors import ParameterError
 from ..theory.conventions import lr_from_temperature
+from ..theory.hinge import hinge_dloss_do
 from ..theory.perceptron import check_chi, sample_inputs, test_error
 from ..validation import choice, integer, positive
 from .perceptron_reference import reference_kernel, sgd_step
@@ -388,12 +389,20 @@ def validate(P, d, chi, T, alpha, batch_size):
 
 
 def make_data(P: int, d: int, chi: float, seed: int):
-    """Training rows ``Z = y x/sqrt(d)`` and ``‖Z_{i,⊥}‖``, from the seed's data stream."""
+    """Training rows ``Z_i = −∂ℓ/∂o|_unfitted · x_i/sqrt(d)`` and ``‖Z_{i,⊥}‖``.
+
+    The hinge (:mod:`sgdnoise.theory.hinge`) has a constant slope on its unfitted branch, so
+    the SGD update of a batch is ``(η/B) Σ_unfitted Z_i`` and the margin ``y o = Z_i·Δw``;
+    the slope is taken from the sympy derivative (evaluated at o = 0, which is unfitted for
+    any α > 0), not typed in.  With y = sign(x_1) it gives ``Z_{i,1} = |x_{i,1}|/sqrt(d) ≥ 0``,
+    which the event kernel relies on.  Data come from the seed's own stream.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
     X, y = sample_inputs(P, d, chi, rng)
-    Z = np.ascontiguousarray(X * (y / math.sqrt(d))[:, None])
-    # |x_1| in column 0 exactly (y = sign(x_1)): the kernel relies on Z[:, 0] >= 0
-    Z[:, 0] = np.abs(X[:, 0]) / math.sqrt(d)
+    slope = hinge_dloss_do(np.zeros(P), y, 1.0)
+    Z = np.ascontiguousarray(X * (-slope / math.sqrt(d))[:, None])
+    if np.any(Z[:, 0] < 0):
+        raise RuntimeError("the hinge slope no longer pushes towards the label")
     return Z, np.sqrt(np.sum(Z[:, 1:] ** 2, axis=1))
 
 
