@@ -36,17 +36,17 @@ SETTINGS = {
         arch="mlp",
         width=256,
         depth=2,
-        lr=0.05,
-        steps=3000,
+        lr=0.02,
+        steps=2000,
         every=100,
         dtype="float32",
     ),
-    # 5000 CIFAR-10 images, the plain ConvNet, on a GPU.
+    # 5000 CIFAR-10 images, a wider MLP, many more steps (sized for a GPU; not yet run).
     "paper": dict(
         data="cifar10",
         n_train=5000,
-        arch="convnet",
-        width=2,
+        arch="mlp",
+        width=1024,
         depth=2,
         lr=0.02,
         steps=10000,
