@@ -170,8 +170,10 @@ def run(ctx):
         summary = f"GD diverged at step {r.diverged_step}; no edge-of-stability measurement."
     else:
         summary = (
-            f"λmax rose from {lam0:.3g} to a late median of {np.median(late):.3g} = "
-            f"{ratio:.3f} × 2/η (2/η = {target:.3g}; tolerance ±{TOLERANCE:.0%})."
+            f"λmax went from {lam0:.3g} at initialization to a late median of "
+            f"{np.median(late):.3g} = {ratio:.3f} × 2/η (2/η = {target:.3g}; tolerance "
+            f"±{TOLERANCE:.0%})"
+            + ("." if sharpened else "; it started above 0.9·2/η, so no sharpening was tested.")
         )
     table = ["| step | λmax | λmax·η/2 | train loss |", "| --- | --- | --- | --- |"]
     table += [
