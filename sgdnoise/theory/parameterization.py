@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..errors import ParameterError
 from ..validation import choice, integer, positive
 from . import conventions
 from .symbolic import numeric
@@ -63,6 +62,7 @@ EQUIVALENT_RATE = eps * c**2
 _equivalent_rate = numeric(EQUIVALENT_RATE, (eps, c))
 _multiplier = {k: numeric(e, (sigma_w2, n_in)) for k, e in MULTIPLIER.items()}
 _init_std = {k: numeric(e, (sigma_w2, n_in)) for k, e in INIT_STD.items()}
+_mf_readout = numeric(MEAN_FIELD_READOUT_MULTIPLIER, (h,))
 
 
 def layer_multiplier(
@@ -74,7 +74,7 @@ def layer_multiplier(
     n = integer("fan_in", fan_in, minimum=1)
     s = positive("sigma_w2", sigma_w2)
     if parameterization == "mean-field" and readout:
-        return float(numeric(MEAN_FIELD_READOUT_MULTIPLIER, (h,))(n))
+        return float(_mf_readout(n))
     return float(_multiplier[parameterization](s, n))
 
 
@@ -106,6 +106,6 @@ def check_against_convention() -> None:
         {conventions.eps: eps, conventions.sigma_w2: sigma_w2, conventions.n_in: n_in}
     )
     if sp.simplify(derived - convention) != 0:
-        raise ParameterError(
-            "STANDARD_LR_FROM_NTK", conventions.STANDARD_LR_FROM_NTK, f"derived rate is {derived}"
+        raise RuntimeError(
+            f"conventions.STANDARD_LR_FROM_NTK = {convention} but the derivation gives {derived}"
         )
