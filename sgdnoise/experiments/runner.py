@@ -45,16 +45,14 @@ def versions() -> dict[str, str]:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is an error."""
+    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is an error.
+    (``cpu`` is answered without importing torch, which the theory claims never need.)"""
     choice("device", device, DEVICES)
     if device == "cpu":
         return "cpu"
-    import torch
+    from ..nets.device import resolve_device as torch_device
 
-    has_cuda = torch.cuda.is_available()
-    if device == "cuda" and not has_cuda:
-        raise ParameterError("device", device, "CUDA is not available here; use 'auto' or 'cpu'")
-    return "cuda" if has_cuda else "cpu"
+    return torch_device(device).type
 
 
 @dataclass
