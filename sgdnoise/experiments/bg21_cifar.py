@@ -22,8 +22,9 @@ the seed-mean test losses of two batch sizes is at most ``Z = 3`` combined stand
 ``sqrt(sem_a² + sem_b²)`` (a 3σ band, so that the handful of comparisons keep the
 family-wise false-alarm rate near 1%); *resolution* — at some batch size, two temperatures
 differ by more than Z combined standard errors (the test loss visibly depends on T;
-otherwise the invariance check could not have failed and the verdict is inconclusive).  The shift comparison (how the
-domain-shift penalty moves with T) is reported with its seed spread, not judged.
+otherwise the invariance check could not have failed and the verdict is inconclusive).
+The shift comparison (how the domain-shift penalty moves with T) is reported with its
+seed spread, not judged.
 
 Scales: smoke — an MLP on 512 real CIFAR-10 images at 8×8, a few epochs: checks the
 machinery; cpu — an MLP on the 16×16 real subset; paper — a ResNet on full CIFAR-10 (GPU).
