@@ -51,3 +51,19 @@ def test_bg21_cifar_smoke(tmp_path, shared_data):
         "bg21_cifar_heatmap.png",
     ):
         assert f in saved["figures"] and (out / f).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("scale", ["smoke", "cpu", "paper"])
+def test_spec_of_every_scale_validates_and_pairs_share_T(scale):
+    from types import SimpleNamespace
+
+    from sgdnoise.experiments.bg21_cifar import SETTINGS, spec
+    from sgdnoise.sweeps import load_spec
+    from sgdnoise.theory.conventions import lr_from_temperature
+
+    s = SETTINGS[scale]
+    sp = load_spec(spec(SimpleNamespace(seed=0, device="cpu"), s, "/data"))
+    assert len(sp) == len(s["temperatures"]) * len(s["batches"]) * s["seeds"]
+    # η = T·B along each equal-T line: the largest rate of the grid
+    top = lr_from_temperature(max(s["temperatures"]), max(s["batches"]))
+    assert top == pytest.approx(max(s["temperatures"]) * max(s["batches"]), rel=1e-14)

@@ -124,3 +124,22 @@ def test_p19_bmax_smoke(tmp_path, shared_data):
     for fam in ("mlp_standard", "mlp_ntk"):
         for w in (16, 64, 256):
             assert m[f"{fam}_w{w}_eps_max"] > 0 and m[f"{fam}_w{w}_B_max"] > 0
+
+
+@pytest.mark.parametrize("scale,runs", [("smoke", 132), ("cpu", 312), ("paper", None)])
+def test_specs_of_every_scale_validate(scale, runs):
+    from types import SimpleNamespace
+
+    from sgdnoise.experiments.p19_width import SETTINGS, specs
+    from sgdnoise.sweeps import load_spec
+
+    s = SETTINGS[scale]
+    loaded = [load_spec(sp) for sp in specs(SimpleNamespace(seed=3, device="cpu"), s, "/data")]
+    assert len(loaded) == len(s["families"])
+    total = sum(len(sp) for sp in loaded)
+    if runs is not None:
+        assert total == runs
+    for sp in loaded:
+        seeds = {c["seed"] for c in sp.configs()}
+        assert seeds == set(range(3, 3 + s["seeds"]))
+        assert {c["data_seed"] for c in sp.configs()} == {3}
