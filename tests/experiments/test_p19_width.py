@@ -126,7 +126,7 @@ def test_p19_bmax_smoke(tmp_path, shared_data):
             assert m[f"{fam}_w{w}_eps_max"] > 0 and m[f"{fam}_w{w}_B_max"] > 0
 
 
-@pytest.mark.parametrize("scale,runs", [("smoke", 132), ("cpu", 312), ("paper", None)])
+@pytest.mark.parametrize("scale,runs", [("smoke", 132), ("cpu", 264), ("paper", None)])
 def test_specs_of_every_scale_validate(scale, runs):
     from types import SimpleNamespace
 
