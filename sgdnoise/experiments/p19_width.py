@@ -261,7 +261,13 @@ def analyse_family(df, f: dict, n_train: int, seed: int) -> dict:
             sigma_w2=SIGMA_W2,
         )
 
-    opt = optimum(df, "test_acc_late", ["lr", "batch"], by=["width"]).sort_values("width")
+    opt = optimum(df, "test_acc_late", ["lr", "batch"], by=["width"])
+    if opt.empty:  # every run of the family diverged: a result, reported as such
+        import pandas as pd
+
+        cols = ["width", "lr", "batch", "test_acc_late", "test_acc_late_std", "test_acc_late_sem"]
+        opt = pd.DataFrame(columns=cols)
+    opt = opt.sort_values("width")
     per = per_seed_optimum(df, "test_acc_late", ["lr", "batch"], by=["width"])
     per["g_opt"] = [gbar(r.lr, r.batch, r.width) for r in per.itertuples()]
     opt["g_opt"] = [gbar(r.lr, r.batch, r.width) for r in opt.itertuples()]
@@ -297,9 +303,11 @@ def analyse_family(df, f: dict, n_train: int, seed: int) -> dict:
     ok = per[np.isfinite(per["B_max"])]
     if ok["width"].nunique() >= 2:
         bfit = fit_powerlaw(ok, "width", "B_max", groups="seed", n_boot=2000, seed=seed)
-    lo, hi = opt.iloc[0], opt.iloc[-1]
-    gap = float(hi["test_acc_late"] - lo["test_acc_late"])
-    se = math.sqrt(np.nansum([lo["test_acc_late_sem"] ** 2, hi["test_acc_late_sem"] ** 2]))
+    gap = se = math.nan  # no eligible point at some width (every rate diverged): no gain
+    if len(opt) >= 2:
+        lo, hi = opt.iloc[0], opt.iloc[-1]
+        gap = float(hi["test_acc_late"] - lo["test_acc_late"])
+        se = math.sqrt(np.nansum([lo["test_acc_late_sem"] ** 2, hi["test_acc_late_sem"] ** 2]))
     return dict(
         family=f,
         name=family_name(f),

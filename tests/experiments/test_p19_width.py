@@ -143,3 +143,11 @@ def test_specs_of_every_scale_validate(scale, runs):
         seeds = {c["seed"] for c in sp.configs()}
         assert seeds == set(range(3, 3 + s["seeds"]))
         assert {c["data_seed"] for c in sp.configs()} == {3}
+
+
+def test_family_where_everything_diverged_is_reported_not_crashed():
+    df = _grid()
+    df["status"], df["test_acc_late"] = "diverged", math.nan
+    a = analyse_family(df, dict(arch="mlp", parameterization="ntk", batch_norm=False), 512, 0)
+    assert not a["complete"] and a["fit"] is None and math.isnan(a["acc_gap"])
+    assert all(math.isnan(v) for v in a["eps_max"].values())  # diverged at the smallest rate
