@@ -29,7 +29,7 @@ training": constant SGD never settles).  Then, per family:
 Scales: smoke — MLPs (standard and NTK) on 512 real CIFAR-10 images downsampled to 8×8,
 6 epochs, 2 seeds: it checks the machinery (grid, divergence, optima, conversion, fit),
 not the paper's result.  cpu — MLP and ConvNet, standard and NTK, on 1024 real images at
-8×8 (sized for ≈ 30 min on 2 cores).  paper — the CIFAR-10 grids of P19 (MLP, ConvNet,
+8×8 (measured: 4–6.5 min on 2 cores).  paper — the CIFAR-10 grids of P19 (MLP, ConvNet,
 and a wide ResNet with and without BN) for a GPU.
 """
 
@@ -64,8 +64,8 @@ SETTINGS = {
         workers=2,
     ),
     "cpu": dict(
-        # sized for ≈ 30 min on 2 cores (one torch thread per worker), from measured epoch
-        # times: ConvNet k=4 ≈ 2.4 s per epoch of 1024 8×8 images at B = 32
+        # measured 4–6.5 min on 2 shared cores (one torch thread per worker); ConvNet k=4
+        # takes ≈ 2.4 s per epoch of 1024 8×8 images at B = 32
         data=dict(dataset="cifar10", n_train=1024, n_test=1000, image_size=8),
         train=dict(epochs=10, depth=2, late_fraction=0.3, threads=1),
         seeds=2,
