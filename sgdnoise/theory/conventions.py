@@ -56,6 +56,9 @@ _lr_from_mf_T = numeric(sp.solve(sp.Eq(T, MEAN_FIELD_TEMPERATURE), eta)[0], (T, 
 _std_from_ntk = numeric(STANDARD_LR_FROM_NTK, (eps, sigma_w2, n_in))
 _ntk_from_std = numeric(sp.solve(sp.Eq(eta, STANDARD_LR_FROM_NTK), eps)[0], (eta, sigma_w2, n_in))
 _normalized = numeric(NORMALIZED_NOISE_SCALE, (eps, N, B))
+#: B = εN/ḡ: the batch at which NTK rate ε reaches normalized noise scale ḡ (P19's B_max
+#: when ε = ε_max, the largest stable rate, and ḡ = ḡ_opt).
+_batch_from_normalized = numeric(sp.solve(sp.Eq(g, NORMALIZED_NOISE_SCALE), B)[0], (g, eps, N))
 
 PARAMETERIZATIONS = ("standard", "ntk")
 
@@ -196,3 +199,13 @@ def normalized_noise_scale(
             raise ParameterError("width", width, "is required for parameterization='standard'")
         e = ntk_lr_from_standard(lr, width, sigma_w2)
     return float(_normalized(e, n, b))
+
+
+def batch_from_normalized_noise_scale(g_bar: float, lr_ntk: float, n_train: int) -> float:
+    """The batch size B with ``ε N/B = ḡ``: ``B = ε N/ḡ`` (real-valued).
+
+    With ε the largest stable NTK-equivalent rate ε_max and ḡ the optimal normalized noise
+    scale, this is P19's B_max — the largest batch at which ḡ_opt is still reachable.
+    """
+    n = integer("n_train", n_train, minimum=1)
+    return float(_batch_from_normalized(positive("g_bar", g_bar), positive("lr_ntk", lr_ntk), n))

@@ -71,6 +71,22 @@ def test_ntk_standard_lr_roundtrip_and_normalized_scale():
     assert g_std == pytest.approx(g_ntk, rel=1e-14)
 
 
+def test_batch_from_normalized_noise_scale_roundtrip():
+    # B = εN/ḡ inverts ḡ = εN/B both ways (P19's B_max with ε = ε_max, ḡ = ḡ_opt).
+    for eps, n, b in [(0.3, 50_000, 128), (12.0, 512, 16), (1e-3, 10, 3)]:
+        g = cv.normalized_noise_scale(eps, n, b, parameterization="ntk")
+        assert cv.batch_from_normalized_noise_scale(g, eps, n) == pytest.approx(b, rel=1e-13)
+    assert cv.batch_from_normalized_noise_scale(4.0, 2.0, 100) == pytest.approx(50.0, rel=1e-15)
+    for bad, name in [
+        (lambda: cv.batch_from_normalized_noise_scale(0.0, 1.0, 10), "g_bar"),
+        (lambda: cv.batch_from_normalized_noise_scale(1.0, -1.0, 10), "lr_ntk"),
+        (lambda: cv.batch_from_normalized_noise_scale(1.0, 1.0, 0), "n_train"),
+    ]:
+        with pytest.raises(ParameterError) as e:
+            bad()
+        assert e.value.parameter == name
+
+
 def test_symbolic_forms_are_consistent():
     # The exact noise scale divided by the temperature is N − B, symbolically.
     assert sp.simplify(cv.NOISE_SCALE / cv.TEMPERATURE - (cv.N - cv.B)) == 0
