@@ -146,10 +146,18 @@ def train_point(
     c = check_point(**locals())
     import torch
 
+    before = torch.get_num_threads()
+    torch.set_num_threads(c["threads"])
+    try:
+        return _run(c)
+    finally:
+        torch.set_num_threads(before)  # in-process callers (tests) keep their setting
+
+
+def _run(c: dict) -> dict:
     from ..nets import evaluate, make_model, train
     from ..theory.conventions import lr_from_mean_field_temperature
 
-    torch.set_num_threads(c["threads"])
     data = _data(c["dataset"], c["data_dir"], c["n_train"], c["n_test"], c["data_seed"], c["pool"])
     model = make_model(
         c["arch"],

@@ -106,7 +106,7 @@ TC = {
     "smoke": dict(
         task=dict(_MNIST_SMOKE, n_test=200, batch_size=16, max_steps=3000, max_time=2e4),
         alpha=10.0,
-        P=[64, 128, 256],
+        P=[32, 64, 128],
         T=[1e-3, 3e-3, 1e-2],
         seeds=[0, 1],
         workers=2,
