@@ -221,6 +221,22 @@ def _cells(df, where: dict, col: str):
     return sub[col].to_numpy(float)
 
 
+def optimal_temperatures(df) -> list[tuple[float, float, float]]:
+    """``(α, T_opt, test error there)`` per α: the T of lowest seed-mean test error among the
+    cells where every seed fitted (SGW23 report ``T_opt ∝ α^k`` at α ≪ 1)."""
+    out = []
+    for a, g in df.groupby("alpha"):
+        cells = [
+            (float(T), float(c["test_err"].astype(float).mean()))
+            for T, c in g.groupby("T")
+            if (c["status"] == "done").all() and (c["fitted"].astype(float) == 1).all()
+        ]
+        if cells:
+            T, e = min(cells, key=lambda c: c[1])
+            out.append((float(a), T, e))
+    return out
+
+
 def phase_criteria(df, n_test: int) -> dict:
     """L, N, F of the module docstring for one data set's grid (a frame of the store)."""
     alphas, Ts = sorted(df["alpha"].unique()), sorted(df["T"].unique())
@@ -269,7 +285,7 @@ def run_phase(ctx) -> ClaimResult:
     s = PHASE[ctx.scale]
     folder = _data_dir(ctx)
     metrics: dict[str, float] = {}
-    rows, ok_all, judged = [], True, True
+    rows, topt, ok_all, judged = [], [], True, True
     for task in s["tasks"]:
         name = task["dataset"]
         summary, df = _sweep(ctx, phase_spec(ctx.scale, task, folder), s["workers"])
@@ -310,6 +326,12 @@ def run_phase(ctx) -> ClaimResult:
         ok_all &= all(passed.values()) and not (df["status"] == "failed").any()
         if "F" in s["criteria"] and crit["feature_fitted_share"] < MIN_FITTED:
             judged = False
+        topt.append(
+            f"{name}: "
+            + ", ".join(
+                f"α={a:.3g} → T_opt={T:.3g} (err {e:.3f})" for a, T, e in optimal_temperatures(df)
+            )
+        )
         rows.append(
             f"| {name} | {len(df)} | {fitted:.2f} | {crit['wc_feature_lowT']:.3g} | "
             f"{crit['wc_lazy_lowT']:.3g} | {crit['wc_lazy_highT']:.3g} | "
@@ -346,6 +368,10 @@ def run_phase(ctx) -> ClaimResult:
             "| L | N | F |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
             *rows,
+            "",
+            "Optimal temperature per α (fitted cells only; SGW23 report T_opt ∝ α^k at α ≪ 1):",
+            "",
+            *[f"- {t}" for t in topt],
             "",
             "Cells where any seed diverged are blank in the heat maps.  Unfitted runs (caps "
             "reached) keep their test error in the maps but are not used for F.",

@@ -141,6 +141,8 @@ def _phase_frame(feature_err):
 def test_phase_criteria_detect_each_effect():
     c = sgw.phase_criteria(_phase_frame({1e-3: 0.10, 1e-2: 0.30}), n_test=1000)
     assert c["L"] and c["N"] and c["F"] and c["T_opt"] == 1e-3
+    topt = sgw.optimal_temperatures(_phase_frame({1e-3: 0.30, 1e-2: 0.10}))
+    assert topt[0] == (0.1, 1e-2, pytest.approx(0.1005))  # seed mean of 0.100 and 0.101
     # the same test error at both T: F fails, z ~ 0
     c = sgw.phase_criteria(_phase_frame({1e-3: 0.2, 1e-2: 0.2}), n_test=1000)
     assert c["L"] and c["N"] and not c["F"] and abs(c["F_z"]) < 1
