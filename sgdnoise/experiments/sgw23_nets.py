@@ -421,11 +421,16 @@ def run_tc(ctx) -> ClaimResult:
     summary, df = _sweep(ctx, tc_spec(ctx.scale, _data_dir(ctx)), s["workers"])
     done = df[df["status"] == "done"]
     T_lo, T_hi = min(s["T"]), max(s["T"])
-    grows_wc, grows_t = {}, {}
+    T_2 = sorted(s["T"])[1]
+    grows_wc, grows_t, plateau = {}, {}, {}
     for P in s["P"]:
         at = lambda T, col, P=P: _cells(done, {"n_train": P, "T": T}, col)
         grows_wc[P] = seed_ranges_apart(at(T_lo, "weight_change"), at(T_hi, "weight_change"))
         grows_t[P] = seed_ranges_apart(at(T_lo, "t_star"), at(T_hi, "t_star"))
+        # T_c is measured from the lowest-T value; it means "departure from T → 0" only when
+        # the two lowest temperatures already agree (the grid reaches the plateau).
+        q1, q2 = np.nanmean(at(T_lo, "weight_change")), np.nanmean(at(T_2, "weight_change"))
+        plateau[P] = bool(abs(q2 / q1 - 1) < TC_FRACTION / 2)
     an = tc_analysis(df, seed=ctx.seed)
     table, fit = an["table"], an["fit"]
     located = bool(len(table) == len(s["P"]) and np.isfinite(table["T_c"]).all())
@@ -446,6 +451,7 @@ def run_tc(ctx) -> ClaimResult:
     }
     for _, r in table.iterrows():
         metrics[f"T_c_P{int(r['n_train'])}"] = float(r["T_c"])
+    metrics["plateau_reached"] = float(sum(plateau.values()))
     if fit is not None:
         P_pts = [p for p, _, _ in an["per_seed"]]
         T_pts = [t for _, t, _ in an["per_seed"]]
@@ -465,7 +471,7 @@ def run_tc(ctx) -> ClaimResult:
     )
     if not s["need_exponent"]:
         verdict = "agree" if machinery else "disagree"
-    elif fit is None or not located:
+    elif fit is None or not located or not all(plateau.values()):
         verdict = "inconclusive"
     elif machinery and fit.ci_high < 0:  # T_c ∝ P^(−a) with a > 0, CI excluding 0
         verdict = "agree"
@@ -485,19 +491,27 @@ def run_tc(ctx) -> ClaimResult:
         if ctx.scale == "smoke"
         else f"{ctx.scale} scale: also a > 0 with its CI excluding 0"
     )
+    flat = [P for P in s["P"] if not plateau[P]]
+    if flat:
+        scope += (
+            f"; the grid does not reach the T → 0 plateau at P = {flat} (the two lowest T differ "
+            f"by ≥ {TC_FRACTION / 2:.0%}), so T_c there is a lower-grid artefact"
+            + ("" if s["need_exponent"] else " (not judged at smoke)")
+        )
     summary_line = f"{verdict}: {scope}; {a_txt}"
     lines = [
         f"Lazy regime α = {s['alpha']}, T ∈ {s['T']}, P ∈ {s['P']}, seeds {s['seeds']}; T_c "
         f"where ‖Δw‖/‖w0‖ exceeds its lowest-T value by {TC_FRACTION:.0%}.",
         "",
-        "| P | T_c (seed mean curve) | T_c seed range | ‖Δw‖ grows with T | t* grows with T |",
-        "| --- | --- | --- | --- | --- |",
+        "| P | T_c (seed mean curve) | T_c seed range | ‖Δw‖ grows with T | t* grows with T "
+        "| plateau at low T |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for _, r in table.iterrows():
         P = int(r["n_train"])
         lines.append(
             f"| {P} | {r['T_c']:.3g} | [{r['T_c_lo']:.3g}, {r['T_c_hi']:.3g}] | "
-            f"{grows_wc.get(P)} | {grows_t.get(P)} |"
+            f"{grows_wc.get(P)} | {grows_t.get(P)} | {plateau.get(P)} |"
         )
     lines += ["", a_txt + "."]
     return ClaimResult(
