@@ -186,12 +186,14 @@ def tc_spec(scale: str, data_dir: str) -> dict:
     }
 
 
-def _sweep(ctx, spec: dict, workers):
+def _sweep(ctx, spec: dict, executor):
+    """Run ``spec`` into the claim's store on ``executor`` (a started pool, or "local")."""
     from ..sweeps import Store, run_sweep
 
     path = ctx.out_dir / "study.sqlite"
-    summary = run_sweep(spec, path, executor="local", workers=workers, progress=ctx.progress)
-    return summary, Store(path).to_frame(sweep=spec["name"])
+    summary = run_sweep(spec, path, executor=executor, progress=ctx.progress)
+    with Store(path) as st:
+        return summary, st.to_frame(sweep=spec["name"])
 
 
 # --------------------------------------------------------------------------- criteria
@@ -291,9 +293,18 @@ def run_phase(ctx) -> ClaimResult:
     folder = _data_dir(ctx)
     metrics: dict[str, float] = {}
     rows, topt, ok_all, judged = [], [], True, True
-    for task in s["tasks"]:
+    from ..sweeps import LocalExecutor
+
+    # one pool for both data sets: each worker imports torch once (~2 s of the smoke budget)
+    pool = LocalExecutor(s["workers"])
+    try:
+        frames = [
+            (task, *_sweep(ctx, phase_spec(ctx.scale, task, folder), pool)) for task in s["tasks"]
+        ]
+    finally:
+        pool.close()
+    for task, summary, df in frames:
         name = task["dataset"]
-        summary, df = _sweep(ctx, phase_spec(ctx.scale, task, folder), s["workers"])
         done = df[df["status"] == "done"]
         fig = phase_diagram(
             df.assign(test_err=df["test_err"].where(df["status"] == "done")),
@@ -423,7 +434,13 @@ def run_tc(ctx) -> ClaimResult:
     from ..sweeps.plots import line_plot, powerlaw_plot
 
     s = TC[ctx.scale]
-    summary, df = _sweep(ctx, tc_spec(ctx.scale, _data_dir(ctx)), s["workers"])
+    from ..sweeps import LocalExecutor
+
+    pool = LocalExecutor(s["workers"])
+    try:
+        summary, df = _sweep(ctx, tc_spec(ctx.scale, _data_dir(ctx)), pool)
+    finally:
+        pool.close()
     done = df[df["status"] == "done"]
     T_lo, T_hi = min(s["T"]), max(s["T"])
     T_2 = sorted(s["T"])[1]
