@@ -201,3 +201,13 @@ def test_sgw23_tc_smoke(tmp_path, shared_data):
     assert m["a_ci_low"] <= m["a"] <= m["a_ci_high"]
     saved = json.loads((out / "result.json").read_text())
     assert set(saved["figures"]) == {"tc_weight_change.png", "tc_t_star.png", "tc_vs_P.png"}
+
+
+def test_all_fitted_needs_every_seed_done_and_fitted():
+    df = pd.DataFrame(
+        dict(n_train=[64, 64, 64, 64], T=[1e-3, 1e-3, 1e-2, 1e-2],
+             status=["done", "done", "done", "diverged"], fitted=[1.0, 1.0, 1.0, math.nan])
+    )  # fmt: skip
+    assert sgw._all_fitted(df, {"n_train": 64, "T": 1e-3}, 2)
+    assert not sgw._all_fitted(df, {"n_train": 64, "T": 1e-2}, 2)  # one seed diverged
+    assert not sgw._all_fitted(df, {"n_train": 64, "T": 1e-3}, 3)  # a seed is missing
