@@ -1,0 +1,216 @@
+"""One SGW23 network run as a sweepable function (Sclocchi, Geiger & Wyart 2023, DESIGN.md §4.2).
+
+:func:`train_point` trains one α-trick network and returns what SGW23 measure:
+
+* the model: mean-field parameterization (hidden layers ``W/sqrt(fan_in)``, readout
+  ``(1/h) Σ β_i z_i``, weights N(0, 1), ``sqrt(2)·ReLU`` of unit second moment) with the
+  centred output ``o(x) = f(w, x) − f(w0, x)`` (:func:`sgdnoise.nets.make_model` with
+  ``parameterization="mean-field", centered=True``);
+* the loss: ``(1/α) max(0, 1 − α y o)`` (hinge with margin 1/α; α ≫ 1 lazy, α ≪ 1 feature
+  learning);
+* SGD on a fresh random batch of B distinct points at every step, at the mean-field
+  temperature ``T = η/(B h)`` (:func:`sgdnoise.theory.conventions.lr_from_mean_field_temperature`
+  gives η; h is the readout's fan-in: the last hidden width of the MLP, the last channel count
+  of the CNN);
+* time ``t = η × steps``; the run stops when every training point has ``α y o ≥ 1``, at a
+  step cap or a time cap, or when the loss turns non-finite (the run is then ``diverged``).
+
+Metrics: ``test_err``, ``train_err``, ``weight_change = ‖w − w0‖/‖w0‖``, ``t_star`` (the time
+at the first evaluation where every point was fitted; NaN when the caps stopped the run
+first), ``t_star_resolution`` (the time between evaluations: t* is known to within it),
+``unfitted`` (fraction of training points with ``α y o < 1`` at the end), ``fitted`` (1/0),
+``steps``, ``time``, ``lr``, ``h``.
+
+This module imports torch only inside the functions, so that the claim registry's import of
+the experiments package stays cheap; pool workers import it once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from ..validation import choice, integer, positive
+
+DATASETS = ("mnist", "cifar10")
+ARCHITECTURES = ("mlp", "convnet")
+
+
+def check_point(
+    *,
+    dataset,
+    arch,
+    n_train,
+    n_test,
+    width,
+    alpha,
+    T,
+    batch_size,
+    seed=0,
+    data_seed=0,
+    depth=5,
+    pool=1,
+    max_steps=100_000,
+    max_time=1e6,
+    eval_every=0,
+    data_dir="",
+    threads=1,
+):
+    """The bounds of :func:`train_point` (used by the sweep spec loader on every grid point
+    and by the run itself)."""
+    n_train = integer("n_train", n_train, minimum=2)
+    return dict(
+        dataset=choice("dataset", dataset, DATASETS),
+        arch=choice("arch", arch, ARCHITECTURES),
+        n_train=n_train,
+        n_test=integer("n_test", n_test, minimum=1),
+        width=integer("width", width, minimum=1),
+        alpha=positive("alpha", alpha),
+        T=positive("T", T),
+        batch_size=integer("batch_size", batch_size, minimum=1, maximum=n_train),
+        seed=integer("seed", seed, minimum=0),
+        data_seed=integer("data_seed", data_seed, minimum=0),
+        depth=integer("depth", depth, minimum=1),
+        pool=integer("pool", pool, minimum=1, maximum=8),
+        max_steps=integer("max_steps", max_steps, minimum=1),
+        max_time=positive("max_time", max_time),
+        eval_every=integer("eval_every", eval_every, minimum=0),
+        data_dir=str(data_dir),
+        threads=integer("threads", threads, minimum=1),
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _data(dataset: str, data_dir: str, n_train: int, n_test: int, data_seed: int, pool: int):
+    """The binary task (MNIST even/odd, CIFAR-10 animals/vehicles) as CPU tensors, average-
+    pooled by ``pool`` (smaller inputs for the smoke scale), cached per worker process."""
+    import torch.nn.functional as F
+
+    from ..nets import load_dataset
+    from ..nets.files import find_data_dir
+
+    folder = find_data_dir(data_dir or None)
+    data = load_dataset(
+        dataset,
+        data_dir=folder,
+        n_train=n_train,
+        n_test=n_test,
+        seed=data_seed,
+        task="binary",
+        device="cpu",
+        download=False,
+    )
+    if pool > 1:
+        data.x_train = F.avg_pool2d(data.x_train, pool, ceil_mode=True)
+        data.x_test = F.avg_pool2d(data.x_test, pool, ceil_mode=True)
+    return data
+
+
+def readout_width(model) -> int:
+    """h of ``T = η/(B h)``: the fan-in of the mean-field readout ``(1/h) Σ β_i z_i``."""
+    from ..nets import scaled_layers
+
+    inner = getattr(model, "model", model)  # the live net of a CenteredOutput, not its copy
+    widths = [m.fan_in for m in scaled_layers(inner).values() if m.readout]
+    if len(widths) != 1:
+        raise ValueError(f"expected one readout layer, found {len(widths)}")
+    return widths[0]
+
+
+def train_point(
+    *,
+    dataset: str,
+    arch: str,
+    n_train: int,
+    n_test: int,
+    width: int,
+    alpha: float,
+    T: float,
+    batch_size: int,
+    seed: int = 0,
+    data_seed: int = 0,
+    depth: int = 5,
+    pool: int = 1,
+    max_steps: int = 100_000,
+    max_time: float = 1e6,
+    eval_every: int = 0,
+    data_dir: str = "",
+    threads: int = 1,
+) -> dict:
+    """Train one SGW23 α-trick network (see the module docstring) and return its metrics.
+
+    ``eval_every = 0`` evaluates the training set every ``ceil(P/B)`` steps (one
+    epoch-equivalent of samples), so that checking the stopping rule costs about a third of
+    the training; t* is then known to within ``η·eval_every``.
+    """
+    c = check_point(**locals())
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(c["threads"])
+    try:
+        return _run(c)
+    finally:
+        torch.set_num_threads(before)  # in-process callers (tests) keep their setting
+
+
+def _run(c: dict) -> dict:
+    from ..nets import evaluate, make_model, train
+    from ..theory.conventions import lr_from_mean_field_temperature
+
+    data = _data(c["dataset"], c["data_dir"], c["n_train"], c["n_test"], c["data_seed"], c["pool"])
+    model = make_model(
+        c["arch"],
+        input_shape=data.input_shape,
+        num_outputs=1,
+        width=c["width"],
+        depth=c["depth"],
+        parameterization="mean-field",
+        centered=True,
+        seed=c["seed"],
+        device="cpu",
+    )
+    h = readout_width(model)
+    B = c["batch_size"]
+    lr = lr_from_mean_field_temperature(c["T"], B, h)
+    every = c["eval_every"] or math.ceil(c["n_train"] / B)
+    # The time cap t ≤ max_time is a step cap at constant η.
+    cap = max(1, min(c["max_steps"], math.ceil(c["max_time"] / lr)))
+    res = train(
+        model,
+        data,
+        lr=lr,
+        batch_size=B,
+        max_steps=cap,
+        loss="hinge",
+        alpha=c["alpha"],
+        sampling="fresh",
+        stop_when_fitted=True,
+        eval_every=every,
+        eval_test=False,
+        seed=c["seed"],
+    )
+    out = {
+        "lr": lr,
+        "h": float(h),
+        "steps": float(res.steps),
+        "time": res.time,
+        "t_star_resolution": lr * every,
+    }
+    if res.diverged:
+        out.update(status="diverged", diverged_step=float(res.diverged_step))
+        return out
+    te = evaluate(model, data.x_test, data.y_test, loss="hinge", alpha=c["alpha"])
+    out.update(
+        test_err=1.0 - te["accuracy"],
+        train_err=1.0 - res.final["train_accuracy"],
+        weight_change=res.final["weight_change"],
+        unfitted=1.0 - res.final["train_fitted"],
+        fitted=float(res.fitted),
+        t_star=res.time if res.fitted else math.nan,
+        status="done",
+    )
+    return out
+
+
+train_point.validate_config = check_point
