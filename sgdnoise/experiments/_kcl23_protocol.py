@@ -21,7 +21,6 @@ no work and imports no torch.
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from ..sweeps.tasks import sweepable
 from ..validation import choice, in_range, integer, nonnegative, positive
+from ._netdata import pooled_dataset
 
 FUNCTION = "sgdnoise.experiments._kcl23_protocol:kcl23_run"
 TARGET = 0.99  # KCL23 measure at the first epoch with ≥ 99% training accuracy
@@ -61,6 +61,7 @@ def _check(
     hessian_iter=60,
     check_power=False,
     threads=1,
+    device="cpu",
 ):
     """The one set of bounds of :func:`kcl23_run` (spec time and run time)."""
     return dict(
@@ -85,40 +86,8 @@ def _check(
         hessian_iter=integer("hessian_iter", hessian_iter, minimum=2),
         check_power=bool(check_power),
         threads=integer("threads", threads, minimum=1),
+        device=choice("device", device, ("cpu", "cuda", "auto")),
     )
-
-
-@functools.lru_cache(maxsize=4)
-def _dataset(data: str, n_train: int, n_test: int, pool: int, data_dir: str):
-    """The training subset is fixed (data seed 0) across every run of a grid, as the paper's
-    training set is; ``pool`` > 1 average-pools the images (smaller nets at smoke scale)."""
-    import torch
-
-    from ..nets import load_dataset
-    from ..nets.datasets import Dataset
-    from ..nets.files import find_data_dir
-
-    d = load_dataset(
-        data,
-        data_dir=find_data_dir(data_dir or None),
-        n_train=n_train,
-        n_test=n_test,
-        seed=0,
-        device="cpu",
-    )
-    if pool > 1:
-        p = torch.nn.functional.avg_pool2d
-        d = Dataset(
-            d.name,
-            d.task,
-            p(d.x_train, pool),
-            d.y_train,
-            p(d.x_test, pool),
-            d.y_test,
-            d.num_classes,
-            dict(d.meta, pool=pool),
-        )
-    return d
 
 
 @sweepable("kcl23-run", validate=_check)
@@ -145,6 +114,7 @@ def kcl23_run(
     hessian_iter=60,
     check_power=False,
     threads=1,
+    device="cpu",
 ) -> dict:
     """Train to the first epoch with training accuracy ≥ ``target`` and measure λmax there.
 
@@ -161,7 +131,7 @@ def kcl23_run(
     from ..nets.hessian import HessianOperator
 
     torch.set_num_threads(c["threads"])
-    d = _dataset(c["data"], c["n_train"], c["n_test"], c["pool"], c["data_dir"])
+    d = pooled_dataset(c["data"], c["n_train"], c["n_test"], c["pool"], c["data_dir"], c["device"])
     net = make_model(
         c["arch"],
         input_shape=d.input_shape,
@@ -171,7 +141,7 @@ def kcl23_run(
         batch_norm=c["batch_norm"],
         dropout=c["dropout"],
         seed=c["seed"],
-        device="cpu",
+        device=d.x_train.device,
     )
     r = train(
         net,
@@ -209,7 +179,13 @@ def kcl23_run(
     if c["check_power"]:
         op = HessianOperator(net, xm, ym, chunk_size=c["batch"])
         pw = power_iteration(
-            op.matvec, op.n, max_iter=400, tol=1e-5, seed=c["seed"], dtype=op.dtype
+            op.matvec,
+            op.n,
+            max_iter=400,
+            tol=1e-5,
+            seed=c["seed"],
+            dtype=op.dtype,
+            device=op.device,
         )
         out["lambda_max_power"] = float(pw.eigenvalues[0])
     return out
@@ -226,6 +202,8 @@ def run_grid(ctx, name: str, fixed: dict, product: dict, *, zip_axes: dict | Non
     axes = set(product) | set(zip_axes or {})
     fixed = {k: v for k, v in fixed.items() if k not in axes}
     fixed["data_dir"] = "" if ctx.data_dir is None else str(ctx.data_dir)
+    if ctx.device != "cpu":  # cpu is the default: keeps the smoke/cpu run keys stable
+        fixed["device"] = ctx.device
     spec = {
         "name": name,
         "description": f"KCL23 protocol grid for {name}",

@@ -20,12 +20,12 @@ count), every norm finite, and every scheduler lowered the norm below its initia
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 
 import numpy as np
 
+from ._netdata import pooled_dataset
 from .registry import ClaimResult, claim
 
 FUNCTION = "sgdnoise.experiments.ui25_cifar:ui25_cifar_run"
@@ -105,37 +105,6 @@ def make_schedule(name, eta0, b0, delta, gamma, eta_cap, warmup, stage):
     return S.scheduler_iv(eta0, gamma, warmup, "cosine", b0, delta, stage)
 
 
-@functools.lru_cache(maxsize=2)
-def _dataset(n_train, n_test, pool, data_dir):
-    import torch
-
-    from ..nets import load_dataset
-    from ..nets.datasets import Dataset
-    from ..nets.files import find_data_dir
-
-    d = load_dataset(
-        "cifar10",
-        data_dir=find_data_dir(data_dir or None),
-        n_train=n_train,
-        n_test=n_test,
-        seed=0,
-        device="cpu",
-    )
-    if pool > 1:
-        p = torch.nn.functional.avg_pool2d
-        d = Dataset(
-            d.name,
-            d.task,
-            p(d.x_train, pool),
-            d.y_train,
-            p(d.x_test, pool),
-            d.y_test,
-            d.num_classes,
-            dict(d.meta, pool=pool),
-        )
-    return d
-
-
 def ui25_cifar_run(
     *,
     scheduler,
@@ -155,6 +124,7 @@ def ui25_cifar_run(
     seed,
     data_dir="",
     threads=1,
+    device="cpu",
 ) -> dict:
     """One scheduler, one seed: plain SGD for ``epochs`` epochs; the full-gradient norm
     before training and after every epoch (curves against epoch, step and samples)."""
@@ -165,7 +135,7 @@ def ui25_cifar_run(
 
     choice("scheduler", scheduler, SCHEDULERS)
     torch.set_num_threads(threads)
-    d = _dataset(n_train, n_test, pool, data_dir)
+    d = pooled_dataset("cifar10", n_train, n_test, pool, data_dir, device)
     sch = make_schedule(scheduler, eta0, b0, delta, gamma, eta_cap, warmup, stage)
     plan = sch.expand(d.n_train, epochs)
     net = make_model(
@@ -175,7 +145,7 @@ def ui25_cifar_run(
         width=width,
         batch_norm=True,
         seed=seed,
-        device="cpu",
+        device=d.x_train.device,
     )
     x, y = d.x_train, d.y_train
     norms = [full_gradient_norm(net, x, y, chunk_size=int(plan.batch_size[0]))]
@@ -237,6 +207,8 @@ def run(ctx):
         "fixed": dict(s, data_dir="" if ctx.data_dir is None else str(ctx.data_dir)),
         "product": {"scheduler": list(SCHEDULERS), "seed": seeds},
     }
+    if ctx.device != "cpu":  # cpu is the default: keeps the smoke/cpu run keys stable
+        spec["fixed"]["device"] = ctx.device
     store = Path(ctx.out_dir) / "study.sqlite"
     run_sweep(spec, store, executor="local", workers=2, progress=ctx.progress)
     with Store(store) as st:
