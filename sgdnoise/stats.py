@@ -156,6 +156,8 @@ def spearman_ci(x, y, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0)
     idx = rng.integers(0, len(x), size=(n_boot, len(x)))
     xs, ys = x[idx], y[idx]
     ok = (np.ptp(xs, axis=1) > 0) & (np.ptp(ys, axis=1) > 0)
+    if not ok.any():
+        return rho, float("nan"), float("nan")
     rx = _st.rankdata(xs[ok], axis=1)
     ry = _st.rankdata(ys[ok], axis=1)
     rx -= rx.mean(axis=1, keepdims=True)

@@ -263,22 +263,50 @@ def machinery_ok(m: dict, *, all_reached: bool = True) -> bool:
     )
 
 
-def paired_effect(df, column: str, axis: str, low, high, *, by: str | None = None, level=0.95):
+def paired_effect(
+    df, column: str, axis: str, low, high, *, by: str | None = None, by_values=(), level=0.95
+):
     """Per value of ``by``: the seed-paired effect of moving ``axis`` from ``low`` to
     ``high`` on ``column`` — mean of (high − low) over seeds with a t confidence interval
-    (:func:`sgdnoise.stats.paired_difference`).  Returns ``{by_value: PairedDifference}``."""
-    from ..stats import paired_difference
-
+    (:func:`sgdnoise.stats.paired_difference`).  Returns ``{by_value: PairedDifference}``
+    (key None without ``by``; every value of ``by_values`` present, undecided if no pair)."""
     groups = [(None, df)] if by is None else list(df.groupby(by))
     out = {}
     for g, sub in groups:
         a = sub[sub[axis] == low].set_index("seed")[column]
         b = sub[sub[axis] == high].set_index("seed")[column]
         seeds = sorted(set(a.index) & set(b.index))
-        out[g] = paired_difference(
-            b.loc[seeds].to_numpy(float), a.loc[seeds].to_numpy(float), level
-        )
+        out[g] = _paired(b.loc[seeds].to_numpy(float), a.loc[seeds].to_numpy(float), level)
+    for g in by_values:  # a grid value where no run reached the target: undecided
+        out.setdefault(g, _paired(np.array([]), np.array([]), level))
     return out
+
+
+def _paired(a, b, level=0.95):
+    """:func:`sgdnoise.stats.paired_difference`, or an undecided (NaN, ±inf) result when no
+    seed pair exists (e.g. no run of one arm reached the accuracy target)."""
+    from ..stats import PairedDifference, paired_difference
+
+    if len(a) == 0:
+        return PairedDifference(float("nan"), -math.inf, math.inf, level, 0)
+    return paired_difference(a, b, level)
+
+
+def gain_fade(df, column: str, axis: str, low, high, b_small, b_large, level=0.95):
+    """Does the benefit of ``axis``: low → high on ``column`` fade at large batch?  The
+    seed-paired difference [gain at ``b_small``] − [gain at ``b_large``], gain = value at
+    ``high`` − value at ``low`` (seeds with all four runs only)."""
+    cells = [(b_small, high), (b_small, low), (b_large, high), (b_large, low)]
+    sub = df[df[axis].isin([low, high]) & df["batch"].isin([b_small, b_large])]
+    piv = sub.pivot_table(index="seed", columns=["batch", axis], values=column)
+    if any(c not in piv.columns for c in cells):
+        return _paired(np.array([]), np.array([]), level)
+    piv = piv[cells].dropna()
+    return _paired(
+        (piv[cells[0]] - piv[cells[1]]).to_numpy(),
+        (piv[cells[2]] - piv[cells[3]]).to_numpy(),
+        level,
+    )
 
 
 def summary_table(df, by: list[str]) -> str:
@@ -319,6 +347,8 @@ def rank_correlation(df, x: str, y: str, seed: int = 0):
     """Spearman ρ(x, y) over runs with a bootstrap interval (:func:`sgdnoise.stats.spearman_ci`)."""
     from ..stats import spearman_ci
 
+    if len(df) < 3:
+        return float("nan"), -math.inf, math.inf
     return spearman_ci(df[x].to_numpy(float), df[y].to_numpy(float), seed=seed)
 
 

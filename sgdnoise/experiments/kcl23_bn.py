@@ -41,8 +41,12 @@ def run(ctx):
     mach = P.machinery_checks(df)
     ok_mach = P.machinery_ok(mach, all_reached=ctx.scale == "smoke")
     ok = P.reached_runs(df)
-    lam = P.paired_effect(ok, "lambda_max", "batch_norm", False, True, by="batch")
-    acc = P.paired_effect(ok, "test_accuracy", "batch_norm", False, True, by="batch")
+    lam = P.paired_effect(
+        ok, "lambda_max", "batch_norm", False, True, by="batch", by_values=g["batch"]
+    )
+    acc = P.paired_effect(
+        ok, "test_accuracy", "batch_norm", False, True, by="batch", by_values=g["batch"]
+    )
     not_consistent = any(not lam[b].negative for b in g["batch"])
     acc_up = all(acc[b].positive for b in g["batch"])
     statement = {

@@ -29,7 +29,6 @@ GRID = {
     "fades at large batch sizes",
 )
 def run(ctx):
-    from ..stats import paired_difference
     from . import _kcl23_protocol as P
 
     g = GRID[ctx.scale]
@@ -43,21 +42,15 @@ def run(ctx):
     ok_mach = P.machinery_ok(mach, all_reached=ctx.scale == "smoke")
     ok = P.reached_runs(df)
     lo, hi = min(g["lr"]), max(g["lr"])
-    lam = P.paired_effect(ok, "lambda_max", "lr", lo, hi, by="batch")
-    acc = P.paired_effect(ok, "test_accuracy", "lr", lo, hi, by="batch")
+    lam = P.paired_effect(ok, "lambda_max", "lr", lo, hi, by="batch", by_values=g["batch"])
+    acc = P.paired_effect(ok, "test_accuracy", "lr", lo, hi, by="batch", by_values=g["batch"])
     metrics = dict(mach)
     for b in g["batch"]:
         metrics[f"dlambda_B{b}"] = lam[b].mean
         metrics[f"dlambda_B{b}_ci_high"] = lam[b].ci_high
         metrics[f"dacc_B{b}"] = acc[b].mean
     b_lo, b_hi = min(g["batch"]), max(g["batch"])
-    # fade: Δacc(B_min) − Δacc(B_max), paired by seed
-    sub = ok[ok["lr"].isin([lo, hi]) & ok["batch"].isin([b_lo, b_hi])]
-    piv = sub.pivot_table(index="seed", columns=["batch", "lr"], values="test_accuracy").dropna()
-    fade = paired_difference(
-        (piv[(b_lo, hi)] - piv[(b_lo, lo)]).to_numpy(),
-        (piv[(b_hi, hi)] - piv[(b_hi, lo)]).to_numpy(),
-    )
+    fade = P.gain_fade(ok, "test_accuracy", "lr", lo, hi, b_lo, b_hi)
     metrics["acc_benefit_fade"] = fade.mean
     rho, rlo, rhi = P.rank_correlation(ok, "lambda_max", "test_accuracy", seed=ctx.seed)
     metrics.update(spearman_lambda_acc=rho, spearman_ci_low=rlo, spearman_ci_high=rhi)

@@ -28,7 +28,6 @@ GRID = {
     "large batch sizes",
 )
 def run(ctx):
-    from ..stats import paired_difference
     from . import _kcl23_protocol as P
 
     g = GRID[ctx.scale]
@@ -41,14 +40,10 @@ def run(ctx):
     mach = P.machinery_checks(df)
     ok_mach = P.machinery_ok(mach, all_reached=ctx.scale == "smoke")
     ok = P.reached_runs(df)
-    lam = P.paired_effect(ok, "lambda_max", "rho", 0.0, RHO, by="batch")
-    acc = P.paired_effect(ok, "test_accuracy", "rho", 0.0, RHO, by="batch")
+    lam = P.paired_effect(ok, "lambda_max", "rho", 0.0, RHO, by="batch", by_values=g["batch"])
+    acc = P.paired_effect(ok, "test_accuracy", "rho", 0.0, RHO, by="batch", by_values=g["batch"])
     b_lo, b_hi = min(g["batch"]), max(g["batch"])
-    piv = ok.pivot_table(index="seed", columns=["batch", "rho"], values="test_accuracy").dropna()
-    fade = paired_difference(
-        (piv[(b_lo, RHO)] - piv[(b_lo, 0.0)]).to_numpy(),
-        (piv[(b_hi, RHO)] - piv[(b_hi, 0.0)]).to_numpy(),
-    )
+    fade = P.gain_fade(ok, "test_accuracy", "rho", 0.0, RHO, b_lo, b_hi)
     lower = all(lam[b].negative for b in g["batch"])
     statement = {
         "SAM lowers λmax at every B": True

@@ -98,3 +98,26 @@ def test_decide_rule():
     assert P.decide("cpu", True, {}, {"x": True, "y": None})[0] == "inconclusive"
     assert P.decide("paper", True, {}, {"x": True, "y": False})[0] == "disagree"
     assert P.decide("paper", False, {}, {"x": True})[0] == "inconclusive"
+
+
+def test_gain_fade_and_missing_cells():
+    import pandas as pd
+
+    # gain at B=16: acc(high) − acc(low) = +0.10 per seed; at B=64: +0.02 ± 0.01 by seed
+    rows = []
+    for seed, extra in enumerate([0.01, 0.0, -0.01]):
+        rows += [
+            dict(seed=seed, batch=16, lr=0.1, acc=0.70),
+            dict(seed=seed, batch=16, lr=0.4, acc=0.80),
+            dict(seed=seed, batch=64, lr=0.1, acc=0.70),
+            dict(seed=seed, batch=64, lr=0.4, acc=0.72 + extra),
+        ]
+    df = pd.DataFrame(rows)
+    fade = P.gain_fade(df, "acc", "lr", 0.1, 0.4, 16, 64)
+    assert fade.mean == pytest.approx(0.08) and fade.positive and fade.n == 3
+    eff = P.paired_effect(df, "acc", "lr", 0.1, 0.4, by="batch", by_values=[16, 64, 256])
+    assert eff[16].mean == pytest.approx(0.10) and eff[64].mean == pytest.approx(0.02)
+    # no run at B=256: undecided, never a crash
+    assert not eff[256].positive and not eff[256].negative and eff[256].n == 0
+    none = P.gain_fade(df[df.batch == 16], "acc", "lr", 0.1, 0.4, 16, 64)
+    assert none.n == 0 and P.tri(none) is None
