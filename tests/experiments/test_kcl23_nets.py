@@ -72,6 +72,22 @@ def test_kcl23_bn_smoke(tmp_path, shared_data):
     rec, df = _run("kcl23-bn", tmp_path, shared_data)
     assert rec["verdict"] == "agree"
     assert set(df["batch_norm"]) == {False, True}
+    # a killed run's store in OUT.partial is kept by the runner and resumed: nothing is
+    # trained again (simulated by placing the finished store there)
+    import shutil
+
+    (tmp_path / "b.partial").mkdir()
+    (tmp_path / "b.partial" / "stale.png").write_bytes(b"x")
+    shutil.copy2(tmp_path / "kcl23-bn" / "study.sqlite", tmp_path / "b.partial" / "study.sqlite")
+    (again,) = reproduce(
+        "kcl23-bn", scale="smoke", out=tmp_path / "b", progress=False, data_dir=shared_data
+    )
+    assert not (tmp_path / "b" / "stale.png").exists()
+    with Store(tmp_path / "b" / "study.sqlite") as st:
+        df2 = st.to_frame()
+    assert sorted(df2["key"]) == sorted(df["key"])
+    assert (df2["attempts"] == 1).all()
+    assert again["metrics"] == rec["metrics"]
 
 
 def test_protocol_refuses_bad_settings():
