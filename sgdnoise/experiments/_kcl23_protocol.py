@@ -343,6 +343,18 @@ def lambda_accuracy_figure(df, hue: str, title: str):
     return fig
 
 
+def headline(ok, seed: int = 0) -> tuple[dict[str, float], str]:
+    """KCL23's headline question on a claim's runs: does λmax predict test accuracy?  Spearman
+    ρ(λmax, test accuracy) over the runs at the target with its bootstrap 95% interval (a
+    "consistent predictor" would give an interval below 0).  Returns (metrics, sentence)."""
+    rho, lo, hi = rank_correlation(ok, "lambda_max", "test_accuracy", seed=seed)
+    m = {"spearman_lambda_acc": rho, "spearman_ci_low": lo, "spearman_ci_high": hi}
+    return m, (
+        f"Spearman ρ(λmax, test acc) = {rho:.2f} [{lo:.2f}, {hi:.2f}] over {len(ok)} runs "
+        f"({'λmax predicted accuracy here' if hi < 0 else 'λmax did not predict accuracy here'})."
+    )
+
+
 def rank_correlation(df, x: str, y: str, seed: int = 0):
     """Spearman ρ(x, y) over runs with a bootstrap interval (:func:`sgdnoise.stats.spearman_ci`)."""
     from ..stats import spearman_ci

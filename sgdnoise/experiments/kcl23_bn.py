@@ -59,6 +59,8 @@ def run(ctx):
     smoke = {"BN nets measured (Lanczos = power iteration)": len(bn_runs) > 0}
     verdict, reason = P.decide(ctx.scale, ok_mach, smoke, statement)
     metrics = dict(mach)
+    head, head_text = P.headline(ok, ctx.seed)
+    metrics.update(head)
     for b in g["batch"]:
         metrics[f"dlambda_B{b}"] = lam[b].mean
         metrics[f"dlambda_B{b}_ci_low"] = lam[b].ci_low
@@ -73,7 +75,8 @@ def run(ctx):
             f"{acc[b].mean:+.4f} [{acc[b].ci_low:+.4f}, {acc[b].ci_high:+.4f}] |"
             for b in g["batch"]
         )
-        + f"\n\nVerdict rule: {reason}."
+        + f"\n\nVerdict rule: {reason}.  "
+        + head_text
         + (
             " Smoke scale checks the machinery only; the BN effects are reported."
             if ctx.scale == "smoke"

@@ -58,6 +58,8 @@ def run(ctx):
     }
     verdict, reason = P.decide(ctx.scale, ok_mach, {"λmax falls with p": lam_falls}, statement)
     metrics = dict(mach)
+    head, head_text = P.headline(ok, ctx.seed)
+    metrics.update(head)
     metrics.update(
         spearman_p_lambda=r_lam[0],
         spearman_p_lambda_ci_low=r_lam[1],
@@ -84,7 +86,8 @@ def run(ctx):
         + f"\n\nSpearman ρ(p, λmax) = {r_lam[0]:.2f} [{r_lam[1]:.2f}, {r_lam[2]:.2f}]; best p = "
         f"{best:g}, largest p that reached 99% = {top:g}, accuracy there minus at the best p = "
         f"{hurt.mean:+.4f} [{hurt.ci_low:+.4f}, {hurt.ci_high:+.4f}].  Runs that did not reach "
-        f"the target within the epoch cap are excluded.  Verdict rule: {reason}."
+        f"the target within the epoch cap are excluded.  Verdict rule: {reason}.  "
+        + head_text
         + (
             " Smoke scale checks the machinery and the λmax part only."
             if ctx.scale == "smoke"

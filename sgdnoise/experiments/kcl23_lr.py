@@ -52,8 +52,8 @@ def run(ctx):
     b_lo, b_hi = min(g["batch"]), max(g["batch"])
     fade = P.gain_fade(ok, "test_accuracy", "lr", lo, hi, b_lo, b_hi)
     metrics["acc_benefit_fade"] = fade.mean
-    rho, rlo, rhi = P.rank_correlation(ok, "lambda_max", "test_accuracy", seed=ctx.seed)
-    metrics.update(spearman_lambda_acc=rho, spearman_ci_low=rlo, spearman_ci_high=rhi)
+    head, head_text = P.headline(ok, ctx.seed)
+    metrics.update(head)
     lower_everywhere = all(lam[b].negative for b in g["batch"])
     statement = {
         "λmax lower at larger η at every B": True
@@ -74,8 +74,8 @@ def run(ctx):
             for b in g["batch"]
         )
         + f"\n\nAccuracy-benefit fade Δacc(B={b_lo}) − Δacc(B={b_hi}) = {fade.mean:+.4f} "
-        f"[{fade.ci_low:+.4f}, {fade.ci_high:+.4f}]; Spearman ρ(λmax, test acc) = {rho:.2f} "
-        f"[{rlo:.2f}, {rhi:.2f}] over {len(ok)} runs.  Verdict rule: {reason}."
+        f"[{fade.ci_low:+.4f}, {fade.ci_high:+.4f}]. {head_text}  "
+        f"Verdict rule: {reason}."
         + (
             " Smoke scale checks the machinery and the λmax direction only."
             if ctx.scale == "smoke"

@@ -53,6 +53,8 @@ def run(ctx):
     }
     verdict, reason = P.decide(ctx.scale, ok_mach, {"SAM lowers λmax at every B": lower}, statement)
     metrics = dict(mach)
+    head, head_text = P.headline(ok, ctx.seed)
+    metrics.update(head)
     for b in g["batch"]:
         metrics[f"dlambda_B{b}"] = lam[b].mean
         metrics[f"dlambda_B{b}_ci_high"] = lam[b].ci_high
@@ -70,7 +72,8 @@ def run(ctx):
             for b in g["batch"]
         )
         + f"\n\nFade of SAM's accuracy gain, B={b_lo} minus B={b_hi}: {fade.mean:+.4f} "
-        f"[{fade.ci_low:+.4f}, {fade.ci_high:+.4f}].  Verdict rule: {reason}."
+        f"[{fade.ci_low:+.4f}, {fade.ci_high:+.4f}].  Verdict rule: {reason}.  "
+        + head_text
         + (
             " Smoke scale checks the machinery and the λmax part only."
             if ctx.scale == "smoke"

@@ -58,6 +58,8 @@ def run(ctx):
     }
     verdict, reason = P.decide(ctx.scale, ok_mach, {"λmax moves": lam_moves}, statement)
     metrics = dict(mach)
+    head, head_text = P.headline(ok, ctx.seed)
+    metrics.update(head)
     metrics.update(
         spearman_k_lambda=r_lam[0],
         spearman_k_lambda_ci_low=r_lam[1],
@@ -79,7 +81,8 @@ def run(ctx):
         P.summary_table(df, ["lr", "batch"])
         + f"\n\nSpearman ρ(k, λmax) = {r_lam[0]:.2f} [{r_lam[1]:.2f}, {r_lam[2]:.2f}]; "
         f"ρ(k, test acc) = {r_acc[0]:.2f} [{r_acc[1]:.2f}, {r_acc[2]:.2f}]; largest gap of "
-        f"mean accuracies {gap:.4f} (margin {margin}).  Verdict rule: {reason}."
+        f"mean accuracies {gap:.4f} (margin {margin}).  Verdict rule: {reason}.  "
+        + head_text
         + (
             " Smoke scale checks the machinery and the λmax part only."
             if ctx.scale == "smoke"

@@ -27,6 +27,9 @@ def _run(claim, tmp_path, shared_data):
     assert m["runs"] == len(df) == m["runs_reached_target"]
     # Lanczos vs the power-iteration baseline on every smoke run (independent computation)
     assert m["power_vs_lanczos_max_rel_diff"] <= P.POWER_REL_TOL
+    # the headline statistic is reported by every claim, from the store's runs
+    assert -1 <= m["spearman_lambda_acc"] <= 1 and m["spearman_ci_low"] <= m["spearman_ci_high"]
+    assert "Spearman ρ(λmax, test acc)" in (out / "report.md").read_text()
     return rec, df
 
 
