@@ -196,8 +196,11 @@ def kcl23_run(
 
 def run_grid(ctx, name: str, fixed: dict, product: dict, *, zip_axes: dict | None = None):
     """Run the grid through :func:`sgdnoise.sweeps.run_sweep` into ``ctx.out_dir /
-    study.sqlite`` (resumable) and return the runs as a DataFrame (``done`` runs only)."""
+    study.sqlite`` (resumable) and return every run as a DataFrame (status column; the
+    analysis keeps the ``done`` runs at the target).  One worker process per core, at most
+    one per run."""
     from ..sweeps import Store, run_sweep
+    from ..sweeps.executors import default_workers
 
     axes = set(product) | set(zip_axes or {})
     fixed = {k: v for k, v in fixed.items() if k not in axes}
@@ -217,7 +220,7 @@ def run_grid(ctx, name: str, fixed: dict, product: dict, *, zip_axes: dict | Non
     n_runs = math.prod(len(v) for v in product.values()) * (
         len(next(iter(zip_axes.values()))) if zip_axes else 1
     )
-    workers = max(1, min(2, n_runs))
+    workers = max(1, min(default_workers(), n_runs))
     run_sweep(spec, store, executor="local", workers=workers, progress=ctx.progress)
     with Store(store) as st:
         df = st.to_frame(sweep=name)

@@ -197,6 +197,7 @@ def run(ctx):
 
     from ..stats import paired_difference
     from ..sweeps import Store, run_sweep
+    from ..sweeps.executors import default_workers
 
     s = dict(SETTINGS[ctx.scale])
     seeds = s.pop("seeds")
@@ -210,7 +211,8 @@ def run(ctx):
     if ctx.device != "cpu":  # cpu is the default: keeps the smoke/cpu run keys stable
         spec["fixed"]["device"] = ctx.device
     store = Path(ctx.out_dir) / "study.sqlite"
-    run_sweep(spec, store, executor="local", workers=2, progress=ctx.progress)
+    workers = min(default_workers(), len(SCHEDULERS) * len(seeds))
+    run_sweep(spec, store, executor="local", workers=workers, progress=ctx.progress)
     with Store(store) as st:
         df = st.to_frame(sweep="ui25-cifar")
         cv = st.curves_frame(sweep="ui25-cifar")
