@@ -104,3 +104,64 @@ def powerlaw_fit(
         slopes.append(_slope_intercept(lx[idx], ly[idx])[0])
     lo, hi = np.quantile(slopes, [(1 - level) / 2, (1 + level) / 2])
     return PowerLawFit(slope, float(np.exp(intercept)), float(lo), float(hi), level, int(x.size))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of paired differences ``a_i − b_i`` with a Student-t interval (n − 1 d.o.f.)."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    level: float
+    n: int
+
+    @property
+    def positive(self) -> bool:
+        """The interval lies above 0."""
+        return self.ci_low > 0
+
+    @property
+    def negative(self) -> bool:
+        """The interval lies below 0."""
+        return self.ci_high < 0
+
+
+def paired_difference(a, b, level: float = 0.95) -> PairedDifference:
+    """Seed-paired difference ``a − b`` (same seeds in both arms) with a t interval; with
+    one pair the interval is unbounded (no spread to judge it by)."""
+    level = in_range("level", level, 0, 1, low_open=True, high_open=True)
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 1:
+        raise ParameterError("a, b", (a.shape, b.shape), "need two 1-D arrays of equal length ≥ 1")
+    d = a - b
+    n, m = len(d), float(d.mean())
+    if n < 2:
+        return PairedDifference(m, -np.inf, np.inf, level, n)
+    half = _st.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / np.sqrt(n)
+    return PairedDifference(m, m - half, m + half, level, n)
+
+
+def spearman_ci(x, y, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0):
+    """Spearman rank correlation of (x, y) with a percentile bootstrap interval over pairs:
+    ``(rho, ci_low, ci_high)``.  Resamples with fewer than two distinct values in x or y
+    (rank correlation undefined) are dropped."""
+    level = in_range("level", level, 0, 1, low_open=True, high_open=True)
+    n_boot = integer("n_boot", n_boot, minimum=10)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 3:
+        raise ParameterError("x, y", (x.shape, y.shape), "need two 1-D arrays of length ≥ 3")
+    rho = float(_st.spearmanr(x, y).statistic)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
+    xs, ys = x[idx], y[idx]
+    ok = (np.ptp(xs, axis=1) > 0) & (np.ptp(ys, axis=1) > 0)
+    if not ok.any():
+        return rho, float("nan"), float("nan")
+    rx = _st.rankdata(xs[ok], axis=1)
+    ry = _st.rankdata(ys[ok], axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    boot = (rx * ry).sum(1) / np.sqrt((rx**2).sum(1) * (ry**2).sum(1))
+    lo, hi = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])
+    return rho, float(lo), float(hi)

@@ -54,3 +54,41 @@ def test_powerlaw_grouped_bootstrap_and_errors():
         powerlaw_fit([1, 2, 3], [1, -1, 2])
     with pytest.raises(ParameterError):
         powerlaw_fit([1, 1, 1], [1, 2, 3])
+
+
+def test_paired_difference_matches_scipy_ttest_rel():
+    from scipy import stats as st
+
+    from sgdnoise.stats import paired_difference
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(1.0, 1.0, 7), rng.normal(0.0, 1.0, 7)
+    d = paired_difference(a, b, level=0.9)
+    ci = st.ttest_rel(a, b).confidence_interval(0.9)
+    # the same t interval computed by scipy: agreement to rounding
+    assert (d.ci_low, d.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    assert d.mean == pytest.approx(np.mean(a - b))
+    one = paired_difference([1.0], [0.0])
+    assert not one.positive and not one.negative  # one pair: no interval
+    with pytest.raises(ParameterError) as e:
+        paired_difference([1.0, 2.0], [1.0])
+    assert e.value.parameter == "a, b"
+
+
+def test_spearman_ci():
+    from scipy import stats as st
+
+    from sgdnoise.stats import spearman_ci
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40)
+    y = x + rng.normal(scale=0.5, size=40)
+    rho, lo, hi = spearman_ci(x, y, seed=1)
+    assert rho == pytest.approx(st.spearmanr(x, y).statistic)
+    assert lo < rho < hi and lo > 0
+    rho, lo, hi = spearman_ci(np.arange(10.0), -(np.arange(10.0) ** 3))
+    # monotone: every resample gives -1 (to rounding of the rank arithmetic)
+    assert (rho, lo, hi) == pytest.approx((-1.0, -1.0, -1.0), abs=1e-12)
+    with pytest.raises(ParameterError) as e:
+        spearman_ci([1.0, 2.0], [1.0, 2.0])
+    assert e.value.parameter == "x, y"

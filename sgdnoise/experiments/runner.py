@@ -149,8 +149,13 @@ def _write_report(claim: Claim, ctx: RunContext, res: ClaimResult, record: dict)
 def _run_one(claim: Claim, scale: str, out: Path, seed: int, device: str, data_dir, progress):
     tmp = out.with_name(out.name + ".partial")
     if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+        # A killed run's sweep stores (SQLite + WAL) survive so that its grid resumes where
+        # it stopped (DESIGN.md §6); everything else it left is removed.
+        for p in tmp.iterdir():
+            if p.name.endswith((".sqlite", ".sqlite-wal", ".sqlite-shm")):
+                continue
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    tmp.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(claim.id, scale, tmp, seed, device, data_dir, progress)
     t0 = time.perf_counter()
     res = claim.run(ctx)
