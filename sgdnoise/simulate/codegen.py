@@ -64,6 +64,47 @@ class _Printer(PythonCodePrinter):
         return super()._print_Pow(expr, rational=rational)
 
 
+class _Namer:
+    """Gives each distinct invariant subexpression one symbol ``{prefix}k``."""
+
+    def __init__(self, varying: Sequence[sp.Symbol], prefix: str):
+        self.var = set(varying)
+        self.prefix = prefix
+        self.table: dict[sp.Expr, sp.Symbol] = {}
+
+    def name(self, e):
+        if e.is_Number:
+            return e
+        if e not in self.table:
+            self.table[e] = sp.Symbol(f"{self.prefix}{len(self.table)}", real=True)
+        return self.table[e]
+
+    def visit(self, e):
+        """Replace every maximal subexpression free of the varying symbols (inside sums and
+        products) by its symbol, without expanding anything."""
+        if not (e.free_symbols & self.var):
+            return self.name(e)
+        if e.is_Add or e.is_Mul:
+            inv = [a for a in e.args if not (a.free_symbols & self.var)]
+            rest = [self.visit(a) for a in e.args if a.free_symbols & self.var]
+            return e.func(*([self.name(e.func(*inv))] if inv else []), *rest)
+        if not e.args:
+            return e
+        return e.func(*[self.visit(a) for a in e.args])
+
+    def invariants(self) -> list[tuple[sp.Symbol, sp.Expr]]:
+        return [(sym, e) for e, sym in self.table.items()]
+
+
+def name_invariant_blocks(
+    exprs: Sequence[sp.Expr], varying: Sequence[sp.Symbol], prefix: str = "c"
+) -> tuple[list[sp.Expr], list[tuple[sp.Symbol, sp.Expr]]]:
+    """Replace every maximal subexpression free of ``varying`` by a fresh symbol, without
+    expanding anything; returns the rewritten expressions and ``[(c_k, invariant_k)]``."""
+    namer = _Namer(varying, prefix)
+    return [namer.visit(sp.sympify(e)) for e in exprs], namer.invariants()
+
+
 def hoist_invariants(
     exprs: Sequence[sp.Expr], varying: Sequence[sp.Symbol], prefix: str = "c"
 ) -> tuple[list[sp.Expr], list[tuple[sp.Symbol, sp.Expr]]]:
@@ -74,27 +115,7 @@ def hoist_invariants(
     Hermite families the polynomial coefficients are long rational functions of the
     parameters, far costlier than the polynomial itself.  Polynomials in ``varying`` are put
     in Horner form over their (hoisted) coefficients."""
-    var = set(varying)
-    table: dict[sp.Expr, sp.Symbol] = {}
-
-    def name(e):
-        if e.is_Number:
-            return e
-        if e not in table:
-            table[e] = sp.Symbol(f"{prefix}{len(table)}", real=True)
-        return table[e]
-
-    def visit(e):
-        if not (e.free_symbols & var):
-            return name(e)
-        if e.is_Add or e.is_Mul:
-            inv = [a for a in e.args if not (a.free_symbols & var)]
-            rest = [visit(a) for a in e.args if a.free_symbols & var]
-            return e.func(*([name(e.func(*inv))] if inv else []), *rest)
-        if not e.args:
-            return e
-        return e.func(*[visit(a) for a in e.args])
-
+    namer = _Namer(varying, prefix)
     out = []
     for e in exprs:
         e = sp.sympify(e)
@@ -102,13 +123,13 @@ def hoist_invariants(
         if gens and e.is_polynomial(*gens):
             poly = sp.Poly(sp.expand(e), *gens)
             terms = [
-                name(c) * sp.Mul(*[g**k for g, k in zip(gens, m, strict=True)])
+                namer.name(c) * sp.Mul(*[g**k for g, k in zip(gens, m, strict=True)])
                 for m, c in poly.terms()
             ]
             out.append(sp.horner(sp.Add(*terms), *gens) if len(terms) > 1 else terms[0])
         else:
-            out.append(visit(e))
-    return out, [(sym, e) for e, sym in table.items()]
+            out.append(namer.visit(e))
+    return out, namer.invariants()
 
 
 def function_source(fn: Function) -> str:

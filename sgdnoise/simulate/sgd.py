@@ -49,39 +49,10 @@ def compile_problem(problem: FiniteSampleLoss):
     return _compile(per_sample_loss(base), tuple(base.coords), tuple(base.params))
 
 
-def _name_constant_blocks(exprs, varying, prefix: str):
-    """Replace every maximal subexpression free of ``varying`` (inside sums and products)
-    by a fresh symbol, without expanding anything.  The family's polynomial coefficients
-    are long rational functions of its parameters; naming them first keeps the expansion
-    of ℓ in (θ, ξ) cheap."""
-    var = set(varying)
-    table: dict[sp.Expr, sp.Symbol] = {}
-
-    def name(e):
-        if e.is_Number:
-            return e
-        if e not in table:
-            table[e] = sp.Symbol(f"{prefix}{len(table)}", real=True)
-        return table[e]
-
-    def visit(e):
-        if not (e.free_symbols & var):
-            return name(e)
-        if e.is_Add or e.is_Mul:
-            inv = [a for a in e.args if not (a.free_symbols & var)]
-            rest = [visit(a) for a in e.args if a.free_symbols & var]
-            return e.func(*([name(e.func(*inv))] if inv else []), *rest)
-        if not e.args:
-            return e
-        return e.func(*[visit(a) for a in e.args])
-
-    return [visit(sp.sympify(e)) for e in exprs], [(sym, e) for e, sym in table.items()]
-
-
 @cache
 def _compile(ell, coords, params):
     grads = [sp.diff(ell, c) for c in coords]
-    named, blocks = _name_constant_blocks(grads, coords + SAMPLE_VARS, "k")
+    named, blocks = codegen.name_invariant_blocks(grads, coords + SAMPLE_VARS, "k")
     per_theta, sample_inv = codegen.hoist_invariants(named, coords, prefix="s")
     sample_exprs, param_inv = codegen.hoist_invariants(
         [e for _, e in sample_inv], SAMPLE_VARS, prefix="c"
