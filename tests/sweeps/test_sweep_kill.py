@@ -16,13 +16,14 @@ import pytest
 from sgdnoise.sweeps import Store
 from sgdnoise.sweeps.spec import load_spec, run_key
 
+# About 12 s of work on an idle 2-core machine: kills at 0.3–3 s must land mid-sweep.
 SPEC = """
 name = "kill"
 function = "noisy-quadratic"
 [fixed]
 dim = 6
-steps = 12000
-record_every = 1000
+steps = 60000
+record_every = 5000
 [product]
 seed = { range = [0, 12] }
 lr = [0.01, 0.02, 0.04]
