@@ -67,7 +67,7 @@ def main(argv=None):
     ap.add_argument("--json", help="write measured figures and ratios here")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     args = ap.parse_args(argv)
-    n, steps, reps = (2048, 200, 2) if args.quick else (65536, 1000, 3)
+    n, steps, reps = (2048, 200, 2) if args.quick else (65536, 1000, 7)
     pot = two_minima_1d()
     T, dt = 0.5, 0.005
     rng = np.random.default_rng(0)
