@@ -42,11 +42,14 @@ def cache_dir() -> Path:
 @dataclass(frozen=True)
 class Function:
     """``name(arrays…, out)`` with ``out[j] = exprs[j]``; ``inputs[k]`` are the symbols that
-    the k-th array argument holds, in order."""
+    the k-th array argument holds, in order.  With ``returns=True`` it is ``name(arrays…)``
+    returning the tuple of values instead: values stay in registers, so a loop calling it
+    over independent particles can be vectorized."""
 
     name: str
     exprs: tuple[sp.Expr, ...]
     inputs: tuple[tuple[sp.Symbol, ...], ...]
+    returns: bool = False
 
 
 class _Printer(PythonCodePrinter):
@@ -151,9 +154,14 @@ def function_source(fn: Function) -> str:
     pr = _Printer({"fully_qualified_modules": True, "standard": "python3"})
     for sym, val in replacements:
         lines.append(f"    {sym} = {pr.doprint(val)}")
-    for j, e in enumerate(reduced):
-        lines.append(f"    out[{j}] = {pr.doprint(e)}")
-    head = f"@njit(cache=True, inline='always')\ndef {fn.name}({', '.join(args + ['out'])}):"
+    if fn.returns:
+        values = ", ".join(pr.doprint(e) for e in reduced)
+        lines.append(f"    return ({values},)")
+    else:
+        for j, e in enumerate(reduced):
+            lines.append(f"    out[{j}] = {pr.doprint(e)}")
+        args = args + ["out"]
+    head = f"@njit(cache=True, inline='always')\ndef {fn.name}({', '.join(args)}):"
     return head + "\n" + "\n".join(lines or ["    pass"]) + "\n"
 
 

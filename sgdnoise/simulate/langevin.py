@@ -56,8 +56,8 @@ def _compile(loss, noise_cov, coords, params, constant_noise):
         "prepare", tuple(e for _, e in invariants) or (sp.Integer(0),), (params,)
     )
     d = len(coords)
-    drift = codegen.Function("drift", tuple(rewritten[:d]), (coords, derived))
-    noise = codegen.Function("noise_sd", tuple(rewritten[d:]), (coords, derived))
+    drift = codegen.Function("drift", tuple(rewritten[:d]), (coords, derived), returns=True)
+    noise = codegen.Function("noise_sd", tuple(rewritten[d:]), (coords, derived), returns=True)
     return codegen.build(
         _template,
         [prepare, drift, noise],

@@ -2,8 +2,8 @@
 
 Generated names it uses (see :func:`sgdnoise.simulate.langevin.compile_potential`):
 ``DIM``, ``N_DERIVED`` (ints), ``CONSTANT_NOISE`` (bool), ``prepare(params, c)`` writing the
-parameter-only constants c once, ``drift(x, c, out)`` writing −∇L(x) and
-``noise_sd(x, c, out)`` writing sqrt(Σ_jj(x)).
+parameter-only constants c once, ``drift(x, c)`` returning −∇L(x) and
+``noise_sd(x, c)`` returning sqrt(Σ_jj(x)) as tuples.
 
     θ_{k+1} = θ_k − ∇L(θ_k) dt + sqrt(T dt) Σ(θ_k)^{1/2} ξ_k,   ξ_k ~ N(0, I)   (Itô)
 
@@ -24,31 +24,19 @@ def langevin_chunk(x, params, T, dt, n_steps, record_every, split_normal, split_
     amp = math.sqrt(T * dt)
     c = np.empty(N_DERIVED)
     prepare(params, c)
-    g = np.empty(DIM)
-    s = np.empty(DIM)
-    xi = np.empty(DIM)
     z = np.empty((n, DIM))
-    if CONSTANT_NOISE:
-        for j in range(DIM):
-            xi[j] = 0.0
-        noise_sd(xi, c, s)
-        for j in range(DIM):
-            s[j] *= amp
+    s0 = noise_sd(np.zeros(DIM), c)
     r = 0
     for k in range(n_steps):
         for i in range(n):
             for j in range(DIM):
                 z[i, j] = rng.standard_normal()
         for i in range(n):
+            xr = x[i]
+            g = drift(xr, c)
+            s = s0 if CONSTANT_NOISE else noise_sd(xr, c)
             for j in range(DIM):
-                xi[j] = x[i, j]
-            drift(xi, c, g)
-            if not CONSTANT_NOISE:
-                noise_sd(xi, c, s)
-                for j in range(DIM):
-                    s[j] *= amp
-            for j in range(DIM):
-                x[i, j] = xi[j] + dt * g[j] + s[j] * z[i, j]
+                x[i, j] = xr[j] + dt * g[j] + amp * s[j] * z[i, j]
         if record_every > 0 and (k + 1) % record_every == 0:
             count = 0
             for i in range(n):
