@@ -17,15 +17,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 from ..errors import ParameterError
+from ..provenance import versions as _versions
 from ..validation import choice, integer
 from .registry import SCALES, Claim, ClaimResult, all_claims, get_claim
 
@@ -34,14 +33,8 @@ _VERSIONED = ("sgdnoise", "numpy", "scipy", "sympy", "numba", "torch", "matplotl
 
 
 def versions() -> dict[str, str]:
-    """Versions of python and the packages a result depends on (metadata only: no imports)."""
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    """Versions of python and the packages a claim result depends on."""
+    return _versions(_VERSIONED)
 
 
 def resolve_device(device: str) -> str:

@@ -15,8 +15,6 @@ releases the GIL).  The output therefore depends on the seed only, not on the th
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
@@ -27,6 +25,7 @@ from ..errors import ParameterError
 from ..theory.potentials import Potential
 from ..validation import integer, positive
 from . import codegen
+from .parallel import chunk_streams, resolve_threads, run_chunks
 from .templates import langevin as _template
 
 CHUNK = 1024
@@ -129,7 +128,7 @@ def langevin_ensemble(
     n_steps = integer("n_steps", n_steps, minimum=0)
     record_every = integer("record_every", record_every, minimum=0)
     seed = integer("seed", seed, minimum=0)
-    threads = integer("threads", threads if threads is not None else os.cpu_count() or 1, 1)
+    threads = resolve_threads(threads)
     x = _initial_positions(pot, x0, n)
 
     mod = compile_potential(pot)
@@ -137,11 +136,11 @@ def langevin_ensemble(
     normal = np.asarray(pot.split_normal or (1.0,) + (0.0,) * (pot.dim - 1), dtype=float)
     n_rec = n_steps // record_every if record_every else 0
     starts = list(range(0, n, CHUNK))
-    seqs = np.random.SeedSequence(seed).spawn(len(starts))
+    streams = chunk_streams(seed, len(starts))
     occ = np.zeros((len(starts), n_rec), dtype=np.int64)
 
     def work(c: int) -> None:
-        rng = np.random.Generator(np.random.PCG64(seqs[c]))
+        rng = streams[c]
         block = x[starts[c] : starts[c] + CHUNK]
         view = np.ascontiguousarray(block)
         mod.langevin_chunk(
@@ -158,11 +157,6 @@ def langevin_ensemble(
         )
         block[...] = view
 
-    if threads == 1 or len(starts) == 1:
-        for c in range(len(starts)):
-            work(c)
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as ex:
-            list(ex.map(work, range(len(starts))))
+    run_chunks(work, len(starts), threads)
     times = dt * record_every * np.arange(1, n_rec + 1)
     return EnsembleResult(x, times, occ.sum(axis=0) / n, T, dt)

@@ -15,8 +15,6 @@ depend on the seed only.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
@@ -27,6 +25,7 @@ from ..theory.schedules import Expanded, Schedule
 from ..theory.ui25_problems import FiniteSumProblem
 from ..validation import integer, positive
 from . import codegen
+from .parallel import chunk_streams, resolve_threads, run_chunks
 from .templates import sgd_schedule as _template
 
 CHUNK = 16
@@ -116,7 +115,7 @@ def run_sgd(
     seed = integer("seed", seed, minimum=0)
     r = integer("record_every", record_every, minimum=1)
     max_abs = positive("max_abs", max_abs)
-    threads = integer("threads", threads if threads is not None else os.cpu_count() or 1, 1)
+    threads = resolve_threads(threads)
     work_total = float(np.sum(sched.batch_size, dtype=float) + problem.n_samples) * n
     if work_total > MAX_GRADIENTS:
         raise ParameterError(
@@ -135,26 +134,21 @@ def run_sgd(
     data = np.ascontiguousarray(problem.data, dtype=np.float64)
     p = np.ascontiguousarray(problem.values, dtype=np.float64)
     starts = list(range(0, n, CHUNK))
-    seqs = np.random.SeedSequence(seed).spawn(len(starts))
+    streams = chunk_streams(seed, len(starts))
     gsq = np.zeros((len(starts), rec.size))
     gsq2 = np.zeros((len(starts), rec.size))
     alive = np.zeros((len(starts), rec.size), dtype=np.int64)
     div = np.full(n, -1, dtype=np.int64)
 
     def work(c: int) -> None:
-        rng = np.random.Generator(np.random.PCG64(seqs[c]))
+        rng = streams[c]
         m = min(CHUNK, n - starts[c])
         theta = np.tile(problem.theta0.astype(float), (m, 1))
         d = np.full(m, -1, dtype=np.int64)
         mod.sgd_chunk(theta, data, p, lr, bsz, rec, max_abs, rng, gsq[c], gsq2[c], alive[c], d)
         div[starts[c] : starts[c] + m] = d
 
-    if threads == 1 or len(starts) == 1:
-        for c in range(len(starts)):
-            work(c)
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as ex:
-            list(ex.map(work, range(len(starts))))
+    run_chunks(work, len(starts), threads)
     k = alive.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = gsq.sum(axis=0) / k

@@ -26,8 +26,6 @@ the step at which it happened.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
@@ -38,6 +36,7 @@ from ..errors import ParameterError
 from ..theory.finite_sample import SAMPLE_VARS, FiniteSampleLoss, per_sample_loss
 from ..validation import finite, integer, positive
 from . import codegen
+from .parallel import chunk_streams, resolve_threads, run_chunks
 from .templates import sgd as _template
 
 CHUNK = 256
@@ -180,7 +179,7 @@ def sgd_chains(
     n_steps = integer("n_steps", n_steps, minimum=0)
     record_every = integer("record_every", record_every, minimum=0)
     seed = integer("seed", seed, minimum=0)
-    threads = integer("threads", threads if threads is not None else os.cpu_count() or 1, 1)
+    threads = resolve_threads(threads)
     x = _initial(problem, x0, n)
 
     mod = compile_problem(problem)
@@ -190,10 +189,10 @@ def sgd_chains(
     status = np.zeros(n, dtype=np.int8)
     fail = np.full(n, -1, dtype=np.int64)
     starts = list(range(0, n, CHUNK))
-    seqs = np.random.SeedSequence(seed).spawn(len(starts))
+    streams = chunk_streams(seed, len(starts))
 
     def work(c: int) -> None:
-        rng = np.random.Generator(np.random.PCG64(seqs[c]))
+        rng = streams[c]
         sl = slice(starts[c], starts[c] + CHUNK)
         xc = np.ascontiguousarray(x[sl])
         rc = np.ascontiguousarray(rec[:, sl])
@@ -202,12 +201,7 @@ def sgd_chains(
         mod.sgd_chunk(xc, scoef, lr, b, replacement, n_steps, record_every, rc, sc, fc, perm, rng)
         x[sl], rec[:, sl], status[sl], fail[sl] = xc, rc, sc, fc
 
-    if threads == 1 or len(starts) == 1:
-        for c in range(len(starts)):
-            work(c)
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as ex:
-            list(ex.map(work, range(len(starts))))
+    run_chunks(work, len(starts), threads)
     steps = record_every * np.arange(1, n_rec + 1)
     return SGDResult(x, rec, steps, status, fail, lr, b, replacement, n_steps)
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParameterError
+from ..provenance import versions as _versions
 from .spec import canonical_json
 
 SCHEMA_VERSION = 1
@@ -83,17 +84,8 @@ CREATE TABLE curves(
 
 
 def versions() -> dict[str, str]:
-    """Python and package versions of the coordinator (from metadata: nothing imported)."""
-    import platform
-    from importlib import metadata
-
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    """Python and package versions of the coordinator."""
+    return _versions(_VERSIONED)
 
 
 def _blob(a) -> bytes:
