@@ -6,7 +6,8 @@
 * :func:`fit_powerlaw`: a frame-level front end of :func:`sgdnoise.stats.powerlaw_fit`
   (the one power-law fit of the package: log-log least squares, bootstrap CI);
 * :func:`critical_temperature` / :func:`critical_temperatures`: the T at which a quantity
-  departs from its T → 0 value by a set fraction (SGW23's T_c);
+  departs from its T → 0 value by a set fraction (SGW23's T_c); the T → 0 value is the
+  lowest-T value, a given number, or :func:`low_temperature_limit`'s linear extrapolation;
 * :func:`rescale`, :func:`collapse_quality`, :func:`fit_collapse`: data collapse
   ``y·P^b`` against ``x·P^a`` and the exponents that make the curves coincide.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -139,21 +141,16 @@ def fit_powerlaw(df, x: str, y: str, *, groups: str | None = None, **kwargs) -> 
 # --------------------------------------------------------------------------- T_c
 
 
-def critical_temperature(T, q, *, fraction: float = 0.1, q0: float | None = None, n_low: int = 1):
-    """The temperature at which ``q(T)`` departs from its T → 0 value by ``fraction``.
+class LowTemperatureLimit(NamedTuple):
+    """``q(T) ≈ q0 + slope·T`` fitted on the lowest temperatures of a grid."""
 
-    With ``d(T) = |q(T) − q0| / |q0|``, T_c is the smallest T with ``d(T) = fraction``.
-    ``q0`` defaults to the mean of q at the ``n_low`` smallest temperatures of the grid
-    (repeated T values are averaged first).  Between the last grid point below the
-    threshold and the first at or above it, T_c is interpolated linearly in
-    ``(log T, log d)`` — exact when the departure is a power law ``d ∝ T^k``, the generic
-    onset — or in ``(log T, d)`` when the lower point has ``d = 0``.
+    q0: float
+    slope: float
+    max_rel_residual: float  # max |q − fit| / q over the points used
+    n_points: int
 
-    Returns NaN when q never departs by ``fraction`` on the grid, or has already departed
-    at the smallest T (T_c lies below the grid: it cannot be located).
-    """
-    fraction = in_range("fraction", fraction, 0, None, low_open=True)
-    n_low = integer("n_low", n_low, minimum=1)
+
+def _averaged(T, q):
     T = np.asarray(T, dtype=float).ravel()
     q = np.asarray(q, dtype=float).ravel()
     if T.shape != q.shape or T.size < 2:
@@ -163,7 +160,52 @@ def critical_temperature(T, q, *, fraction: float = 0.1, q0: float | None = None
     if np.any(~np.isfinite(q)):
         raise ParameterError("q", q.tolist(), "must be finite (drop diverged runs first)")
     Tu, inv = np.unique(T, return_inverse=True)
-    qu = np.bincount(inv, weights=q) / np.bincount(inv)
+    return Tu, np.bincount(inv, weights=q) / np.bincount(inv)
+
+
+def low_temperature_limit(T, q, *, n_low: int = 3) -> LowTemperatureLimit:
+    """The T → 0 value of ``q`` by a straight line through its ``n_low`` lowest temperatures.
+
+    Least squares of ``q = q0 + slope·T`` (repeated T averaged first).  This is the right
+    extrapolation when the noise part of ``q`` is linear in T at small T — SGW23's
+    perceptron has ``‖Δw_⊥‖ ∝ T`` (DESIGN.md §4.2) — and it lets a grid whose lowest T
+    already lies above the plateau still locate T_c.  ``max_rel_residual`` says how well
+    the line fits (with ``n_low = 3`` it tests one degree of freedom of linearity): a
+    caller must check it before trusting ``q0``.
+    """
+    n_low = integer("n_low", n_low, minimum=2)
+    Tu, qu = _averaged(T, q)
+    if n_low > Tu.size:
+        raise ParameterError("n_low", n_low, f"must be <= the number of temperatures {Tu.size}")
+    t, y = Tu[:n_low], qu[:n_low]
+    slope, q0 = np.polyfit(t, y, 1)
+    fit = q0 + slope * t
+    resid = float(np.max(np.abs(y - fit) / np.abs(y))) if np.all(y != 0) else math.inf
+    return LowTemperatureLimit(float(q0), float(slope), resid, int(n_low))
+
+
+def critical_temperature(
+    T, q, *, fraction: float = 0.1, q0: float | str | None = None, n_low: int | None = None
+):
+    """The temperature at which ``q(T)`` departs from its T → 0 value by ``fraction``.
+
+    With ``d(T) = |q(T) − q0| / |q0|``, T_c is the smallest T with ``d(T) = fraction``.
+    ``q0`` defaults to the mean of q at the ``n_low`` (default 1) smallest temperatures of
+    the grid (repeated T values are averaged first); ``q0="linear"`` takes
+    :func:`low_temperature_limit`'s intercept over the ``n_low`` (default 3) smallest.
+    Between the last grid point below the threshold and the first at or above it, T_c is
+    interpolated linearly in ``(log T, log d)`` — exact when the departure is a power law
+    ``d ∝ T^k``, the generic onset — or in ``(log T, d)`` when the lower point has ``d = 0``.
+
+    Returns NaN when q never departs by ``fraction`` on the grid, or has already departed
+    at the smallest T (T_c lies below the grid: it cannot be located).
+    """
+    fraction = in_range("fraction", fraction, 0, None, low_open=True)
+    Tu, qu = _averaged(T, q)
+    if isinstance(q0, str):
+        choice("q0", q0, ("linear",))
+        q0 = low_temperature_limit(Tu, qu, n_low=3 if n_low is None else n_low).q0
+    n_low = integer("n_low", 1 if n_low is None else n_low, minimum=1)
     if q0 is None:
         if n_low >= Tu.size:
             raise ParameterError("n_low", n_low, f"must be < the number of temperatures {Tu.size}")
@@ -191,15 +233,16 @@ def critical_temperatures(
     by=(),
     seed: str | None = None,
     fraction: float = 0.1,
-    q0: float | None = None,
-    n_low: int = 1,
+    q0: float | str | None = None,
+    n_low: int | None = None,
 ):
     """:func:`critical_temperature` per group of ``by`` (e.g. per training-set size P).
 
     T_c is taken from the seed-averaged curve; with ``seed`` given, each seed's own T_c
     is computed too and ``T_c_lo``/``T_c_hi``/``T_c_std`` give their spread (``n_tc`` of
     them were locatable).  ``q0`` (the T → 0 value, when theory gives it) applies to every
-    group; by default each curve's own low-T value is used.  Rows with a non-finite q are
+    group; by default each curve's own low-T value is used, and ``q0="linear"`` extrapolates
+    each curve (:func:`low_temperature_limit`).  Rows with a non-finite q are
     dropped first.
     """
     import pandas as pd

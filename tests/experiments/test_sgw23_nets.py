@@ -123,14 +123,15 @@ def test_cell_error_matches_direct_formula():
     assert se == pytest.approx(np.hypot(spread, binom), rel=1e-12)
 
 
-def _phase_frame(feature_err):
+def _phase_frame(feature_err, lazy_err=None):
+    lazy_err = lazy_err or {1e-3: 0.2, 1e-2: 0.1}
     rows = []
     for seed in (0, 1):
         for a in (0.1, 100.0):
             for T in (1e-3, 1e-2):
                 lazy = a > 1
                 wc = (0.05 if lazy else 0.7) * (1 + (T / 3e-3) ** 2) + 0.01 * seed
-                err = 0.2 if lazy else feature_err[T] + 0.001 * seed
+                err = (lazy_err if lazy else feature_err)[T] + 0.001 * seed
                 rows.append(
                     dict(seed=seed, alpha=a, T=T, weight_change=wc, test_err=err,
                          fitted=1.0, status="done")
@@ -141,6 +142,12 @@ def _phase_frame(feature_err):
 def test_phase_criteria_detect_each_effect():
     c = sgw.phase_criteria(_phase_frame({1e-3: 0.10, 1e-2: 0.30}), n_test=1000)
     assert c["L"] and c["N"] and c["F"] and c["T_opt"] == 1e-3
+    # U: noise lowers the lazy test error 0.2 → 0.1; SE = sqrt(p(1-p)/1000)/sqrt(2) per cell
+    # (seed spread 0.0007): z = 0.1 / hypot(0.0090, 0.0068) ≈ 8.9
+    assert c["U"] and c["T_best_lazy"] == 1e-2 and c["U_z"] == pytest.approx(8.9, abs=0.1)
+    # no gain from noise at large α (or a loss): U fails
+    c = sgw.phase_criteria(_phase_frame({1e-3: 0.1, 1e-2: 0.3}, {1e-3: 0.1, 1e-2: 0.3}), 1000)
+    assert not c["U"] and c["U_z"] == 0.0 and c["T_best_lazy"] == 1e-3
     topt = sgw.optimal_temperatures(_phase_frame({1e-3: 0.30, 1e-2: 0.10}))
     assert topt[0] == (0.1, 1e-2, pytest.approx(0.1005))  # seed mean of 0.100 and 0.101
     # the same test error at both T: F fails, z ~ 0
@@ -150,6 +157,23 @@ def test_phase_criteria_detect_each_effect():
     df = _phase_frame({1e-3: 0.1, 1e-2: 0.3})
     df.loc[df["alpha"] > 1, "weight_change"] *= 100
     assert not sgw.phase_criteria(df, n_test=1000)["L"]
+
+
+def test_tc_analysis_extrapolates_a_linear_onset():
+    # q = q0(P) (1 + T/T1(P)) with T1 = 2e-3 (P/256)^(-0.5): departure by f = 0.5 at
+    # T_c = 0.5 T1, already past 10% at the grid's lowest T = 3e-4 (no measured plateau)
+    rows = []
+    for seed in range(3):
+        for P in (256, 512, 1024, 2048):
+            t1 = 2e-3 * (P / 256) ** -0.5 * (1 + 0.03 * seed)
+            for T in (3e-4, 1e-3, 3e-3, 1e-2):
+                q = 0.02 * (P / 256) ** 0.3 * (1 + T / t1)
+                rows.append(dict(seed=seed, n_train=P, T=T, weight_change=q, status="done"))
+    an = sgw.tc_analysis(pd.DataFrame(rows), fraction=0.5)
+    table = an["table"].set_index("n_train")
+    assert (table["q0_from"] == "linear extrapolation").all()
+    assert table.loc[256, "T_c"] == pytest.approx(0.5 * 2e-3 * 1.03, rel=0.01)  # seed mean
+    assert an["fit"].exponent == pytest.approx(-0.5, abs=1e-6)  # T_c per seed exact
 
 
 def test_tc_analysis_recovers_a_power_law():

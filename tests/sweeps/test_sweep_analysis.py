@@ -103,6 +103,35 @@ def test_critical_temperature_hand_checks():
     assert e.value.parameter == "T"
 
 
+def test_low_temperature_limit_extrapolates_a_linear_onset():
+    """q = q0 + A T on a grid that starts above the plateau: the line through the three lowest
+    T gives q0 exactly (least squares of exact data), so ``q0="linear"`` recovers T_c =
+    f q0 / A, where the lowest-T value as q0 gives a wrong T_c."""
+    T = np.array([3e-4, 1e-3, 3e-3, 1e-2])
+    q0, A, f = 0.015, 13.0, 0.5
+    q = q0 + A * T
+    lim = analysis.low_temperature_limit(T, q)
+    assert lim.q0 == pytest.approx(q0, rel=1e-10) and lim.slope == pytest.approx(A, rel=1e-10)
+    assert lim.max_rel_residual < 1e-10 and lim.n_points == 3
+    exact = f * q0 / A
+    assert analysis.critical_temperature(T, q, fraction=f, q0="linear") == pytest.approx(
+        exact, rel=1e-10
+    )  # d = A T / q0 is a power law in T: the log-log interpolation is exact
+    assert analysis.critical_temperature(T, q, fraction=f) > 1.5 * exact
+    # a quadratic onset is not a line: the misfit says so
+    assert analysis.low_temperature_limit(T, q0 * (1 + (T / 1e-3) ** 2)).max_rel_residual > 0.3
+    # repeated temperatures are averaged before the fit
+    lim2 = analysis.low_temperature_limit(np.r_[T, T], np.r_[q - 1e-4, q + 1e-4], n_low=4)
+    assert lim2.q0 == pytest.approx(q0, rel=1e-10)
+    for kwargs, name in [({"n_low": 1}, "n_low"), ({"n_low": 5}, "n_low")]:
+        with pytest.raises(ParameterError) as e:
+            analysis.low_temperature_limit(T, q, **kwargs)
+        assert e.value.parameter == name
+    with pytest.raises(ParameterError) as e:
+        analysis.critical_temperature(T, q, q0="quadratic")
+    assert e.value.parameter == "q0"
+
+
 def test_critical_temperatures_per_group_follow_a_power_law():
     """T_c(P) = 0.3 P^(-1/2) by construction (SGW23's form with χ = 1); recovered per P
     and per seed, and the exponent by powerlaw_fit."""
