@@ -81,6 +81,27 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def adopt_sibling_store(ctx, sibling: str) -> bool:
+    """Start this claim's store as a copy of claim ``sibling``'s, when that claim's finished
+    folder lies beside this one (as ``sgdnoise reproduce all`` writes them) and this claim
+    has no store yet.  Claims that read one grid (p19-width and p19-bmax) then train it
+    once: :func:`run_specs` resumes the copy, running only what is missing, and reads back
+    only the runs of the claim's own specs (so a sibling run at another scale or on other
+    data adds unused rows, never wrong ones).  The sibling's store is only read.
+    Returns True when a store was adopted."""
+    import sqlite3
+    from contextlib import closing
+
+    dst = ctx.out_dir / "study.sqlite"
+    final = ctx.out_dir.with_name(ctx.out_dir.name.removesuffix(".partial"))
+    src = final.parent / sibling / "study.sqlite"
+    if dst.exists() or not src.is_file() or final.name == sibling:
+        return False
+    with closing(sqlite3.connect(src)) as a, closing(sqlite3.connect(dst)) as b:
+        a.backup(b)  # consistent even with the sibling's WAL file beside it
+    return True
+
+
 def run_specs(ctx, specs: list[dict], *, workers: int):
     """Run each spec into ``ctx.out_dir/study.sqlite`` on one process pool; the runs' frame.
 
@@ -90,6 +111,7 @@ def run_specs(ctx, specs: list[dict], *, workers: int):
     """
     from ..sweeps import Store, run_sweep
     from ..sweeps.executors import LocalExecutor
+    from ..sweeps.spec import load_spec, run_key
 
     store = ctx.out_dir / "study.sqlite"
     ex = LocalExecutor(workers)
@@ -101,6 +123,9 @@ def run_specs(ctx, specs: list[dict], *, workers: int):
         ex.close()
     with Store(store) as st:
         df = st.to_frame()
+    # only this claim's grid: a store adopted from a sibling claim may hold other runs
+    keys = {run_key(sp.function, c) for sp in map(load_spec, specs) for c in sp.configs()}
+    df = df[df["key"].isin(keys)].reset_index(drop=True)
     failed = df[df["status"] == "failed"]
     if len(failed):
         raise RuntimeError(

@@ -36,7 +36,7 @@ def run(ctx):
         ctx,
         "kcl23-bn",
         P.fixed_for(ctx.scale, lr=g["lr"], **ARCH[ctx.scale]),
-        {"batch_norm": [False, True], "batch": g["batch"], "seed": P.SEEDS[ctx.scale]},
+        {"batch_norm": [False, True], "batch": g["batch"], "seed": P.seeds(ctx.scale, "kcl23-bn")},
     )
     mach = P.machinery_checks(df)
     ok_mach = P.machinery_ok(mach, all_reached=ctx.scale == "smoke")

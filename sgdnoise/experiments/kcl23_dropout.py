@@ -39,7 +39,7 @@ def run(ctx):
         ctx,
         "kcl23-dropout",
         P.fixed_for(ctx.scale, **SGD[ctx.scale]),
-        {"dropout": PS[ctx.scale], "seed": P.SEEDS[ctx.scale]},
+        {"dropout": PS[ctx.scale], "seed": P.seeds(ctx.scale, "kcl23-dropout")},
     )
     mach = P.machinery_checks(df)
     ok_mach = P.machinery_ok(mach, all_reached=ctx.scale == "smoke")

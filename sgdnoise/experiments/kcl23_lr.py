@@ -38,7 +38,7 @@ def run(ctx):
         ctx,
         "kcl23-lr",
         P.fixed_for(ctx.scale),
-        {"lr": g["lr"], "batch": g["batch"], "seed": P.SEEDS[ctx.scale]},
+        {"lr": g["lr"], "batch": g["batch"], "seed": P.seeds(ctx.scale, "kcl23-lr")},
     )
     mach = P.machinery_checks(df)
     ok_mach = P.machinery_ok(mach, all_reached=ctx.scale == "smoke")

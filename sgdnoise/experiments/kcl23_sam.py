@@ -35,7 +35,7 @@ def run(ctx):
         ctx,
         "kcl23-sam",
         P.fixed_for(ctx.scale, lr=g["lr"]),
-        {"rho": [0.0, RHO], "batch": g["batch"], "seed": P.SEEDS[ctx.scale]},
+        {"rho": [0.0, RHO], "batch": g["batch"], "seed": P.seeds(ctx.scale, "kcl23-sam")},
     )
     mach = P.machinery_checks(df)
     ok_mach = P.machinery_ok(mach, all_reached=ctx.scale == "smoke")

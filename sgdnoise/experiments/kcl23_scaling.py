@@ -37,7 +37,7 @@ def run(ctx):
         ctx,
         "kcl23-scaling",
         P.fixed_for(ctx.scale),
-        {"seed": P.SEEDS[ctx.scale]},
+        {"seed": P.seeds(ctx.scale, "kcl23-scaling")},
         zip_axes=lad,
     )
     mach = P.machinery_checks(df)

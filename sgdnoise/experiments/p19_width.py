@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from ._netgrid import cached_data, late_mean, run_specs, set_threads
+from ._netgrid import adopt_sibling_store, cached_data, late_mean, run_specs, set_threads
 from .registry import ClaimResult, claim
 
 FUNCTION = "sgdnoise.experiments.p19_width:p19_point"
@@ -345,6 +345,8 @@ def study(ctx):
 
     s = SETTINGS[ctx.scale]
     data_dir = str(find_data_dir(ctx.data_dir))
+    # p19-width and p19-bmax analyse one grid: whichever runs second resumes the other's
+    adopt_sibling_store(ctx, "p19-bmax" if ctx.claim == "p19-width" else "p19-width")
     df, summaries = run_specs(ctx, specs(ctx, s, data_dir), workers=s["workers"])
     n_train = _n_train(s, data_dir)
     out = []

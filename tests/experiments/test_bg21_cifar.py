@@ -9,7 +9,6 @@ import math
 import pandas as pd
 import pytest
 
-from sgdnoise.experiments import reproduce
 from sgdnoise.experiments.bg21_cifar import invariance
 
 
@@ -35,11 +34,8 @@ def test_invariance_by_hand():
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_bg21_cifar_smoke(tmp_path, shared_data):
-    out = tmp_path / "bg"
-    (rec,) = reproduce(
-        "bg21-cifar", scale="smoke", out=out, progress=False, device="cpu", data_dir=shared_data
-    )
+def test_bg21_cifar_smoke(smoke_all):
+    rec, out = smoke_all["bg21-cifar"]
     assert rec["verdict"] == "agree", rec["summary"]
     m = rec["metrics"]
     assert m["n_runs"] == 18 and m["n_diverged"] == 0

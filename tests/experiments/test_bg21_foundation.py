@@ -12,9 +12,8 @@ from sgdnoise.experiments import reproduce
 
 @pytest.mark.slow
 @pytest.mark.parametrize("claim", ["bg21-stationary", "bg21-selection"])
-def test_smoke_claim_agrees_and_writes_its_report(tmp_path, claim):
-    out = tmp_path / claim
-    (rec,) = reproduce(claim, scale="smoke", out=out, progress=False, device="cpu")
+def test_smoke_claim_agrees_and_writes_its_report(smoke_all, claim):
+    rec, out = smoke_all[claim]
     assert rec["verdict"] == "agree", rec["summary"]
     data = json.loads((out / "result.json").read_text())
     assert set(data) >= {

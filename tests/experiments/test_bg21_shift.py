@@ -4,13 +4,10 @@ import json
 
 import pytest
 
-from sgdnoise.experiments import reproduce
-
 
 @pytest.mark.slow
-def test_smoke_agrees(tmp_path):
-    out = tmp_path / "shift"
-    (rec,) = reproduce("bg21-shift", scale="smoke", out=out, progress=False)
+def test_smoke_agrees(smoke_all):
+    rec, out = smoke_all["bg21-shift"]
     assert rec["verdict"] == "agree", rec["summary"]
     data = json.loads((out / "result.json").read_text())
     m = data["metrics"]

@@ -13,9 +13,8 @@ from sgdnoise.experiments import reproduce
 from sgdnoise.sweeps import Store
 
 
-def _run(claim, tmp_path, shared_data):
-    out = tmp_path / claim
-    (rec,) = reproduce(claim, scale="smoke", out=out, progress=False, data_dir=shared_data)
+def _run(claim, smoke_all):
+    rec, out = smoke_all[claim]
     saved = json.loads((out / "result.json").read_text())
     assert saved["verdict"] == rec["verdict"]
     for f in saved["figures"]:
@@ -34,8 +33,8 @@ def _run(claim, tmp_path, shared_data):
 
 
 @pytest.mark.slow
-def test_kcl23_lr_smoke(tmp_path, shared_data):
-    rec, df = _run("kcl23-lr", tmp_path, shared_data)
+def test_kcl23_lr_smoke(smoke_all):
+    rec, df = _run("kcl23-lr", smoke_all)
     assert rec["verdict"] == "agree"
     m = rec["metrics"]
     assert m["dlambda_B16_ci_high"] < 0 and m["dlambda_B64_ci_high"] < 0
@@ -45,8 +44,8 @@ def test_kcl23_lr_smoke(tmp_path, shared_data):
 
 
 @pytest.mark.slow
-def test_kcl23_scaling_smoke(tmp_path, shared_data):
-    rec, df = _run("kcl23-scaling", tmp_path, shared_data)
+def test_kcl23_scaling_smoke(smoke_all):
+    rec, df = _run("kcl23-scaling", smoke_all)
     assert rec["verdict"] == "agree"
     m = rec["metrics"]
     assert m["spearman_k_lambda_ci_high"] < 0 or m["spearman_k_lambda_ci_low"] > 0
@@ -54,16 +53,16 @@ def test_kcl23_scaling_smoke(tmp_path, shared_data):
 
 
 @pytest.mark.slow
-def test_kcl23_sam_smoke(tmp_path, shared_data):
-    rec, df = _run("kcl23-sam", tmp_path, shared_data)
+def test_kcl23_sam_smoke(smoke_all):
+    rec, df = _run("kcl23-sam", smoke_all)
     assert rec["verdict"] == "agree"
     assert rec["metrics"]["dlambda_B16_ci_high"] < 0
     assert set(df["rho"]) == {0.0, 0.05}
 
 
 @pytest.mark.slow
-def test_kcl23_dropout_smoke(tmp_path, shared_data):
-    rec, _ = _run("kcl23-dropout", tmp_path, shared_data)
+def test_kcl23_dropout_smoke(smoke_all):
+    rec, _ = _run("kcl23-dropout", smoke_all)
     assert rec["verdict"] == "agree"
     m = rec["metrics"]
     assert m["spearman_p_lambda_ci_high"] < 0
@@ -71,8 +70,8 @@ def test_kcl23_dropout_smoke(tmp_path, shared_data):
 
 
 @pytest.mark.slow
-def test_kcl23_bn_smoke(tmp_path, shared_data):
-    rec, df = _run("kcl23-bn", tmp_path, shared_data)
+def test_kcl23_bn_smoke(smoke_all, tmp_path, shared_data):
+    rec, df = _run("kcl23-bn", smoke_all)
     assert rec["verdict"] == "agree"
     assert set(df["batch_norm"]) == {False, True}
     # a killed run's store in OUT.partial is kept by the runner and resumed: nothing is
@@ -81,7 +80,7 @@ def test_kcl23_bn_smoke(tmp_path, shared_data):
 
     (tmp_path / "b.partial").mkdir()
     (tmp_path / "b.partial" / "stale.png").write_bytes(b"x")
-    shutil.copy2(tmp_path / "kcl23-bn" / "study.sqlite", tmp_path / "b.partial" / "study.sqlite")
+    shutil.copy2(smoke_all["kcl23-bn"][1] / "study.sqlite", tmp_path / "b.partial")
     (again,) = reproduce(
         "kcl23-bn", scale="smoke", out=tmp_path / "b", progress=False, data_dir=shared_data
     )

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sgdnoise.experiments import reproduce
 from sgdnoise.experiments.p19_width import analyse_family, reference_fan_in
 from sgdnoise.nets import make_model, scaled_layers
+from sgdnoise.sweeps import Store
 
 
 @pytest.mark.parametrize(
@@ -102,11 +102,8 @@ def _check(rec, out, figures):
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_p19_width_smoke(tmp_path, shared_data):
-    out = tmp_path / "w"
-    (rec,) = reproduce(
-        "p19-width", scale="smoke", out=out, progress=False, device="cpu", data_dir=shared_data
-    )
+def test_p19_width_smoke(smoke_all):
+    rec, out = smoke_all["p19-width"]
     _check(
         rec,
         out,
@@ -122,11 +119,8 @@ def test_p19_width_smoke(tmp_path, shared_data):
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_p19_bmax_smoke(tmp_path, shared_data):
-    out = tmp_path / "b"
-    (rec,) = reproduce(
-        "p19-bmax", scale="smoke", out=out, progress=False, device="cpu", data_dir=shared_data
-    )
+def test_p19_bmax_smoke(smoke_all):
+    rec, out = smoke_all["p19-bmax"]
     _check(rec, out, ["p19_bmax_vs_width.png"])
     m = rec["metrics"]
     for fam in ("mlp_standard", "mlp_ntk"):
@@ -159,3 +153,43 @@ def test_family_where_everything_diverged_is_reported_not_crashed():
     a = analyse_family(df, dict(arch="mlp", parameterization="ntk", batch_norm=False), 512, 0)
     assert not a["complete"] and a["fit"] is None and math.isnan(a["acc_gap"])
     assert all(math.isnan(v) for v in a["eps_max"].values())  # diverged at the smallest rate
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_p19_width_and_bmax_train_their_grid_once(smoke_all):
+    """In one `reproduce all`, p19-bmax (first, alphabetically) trains the grid and p19-width
+    resumes a copy of its store: the same runs, each trained once (same finish times)."""
+    frames = []
+    for claim in ("p19-bmax", "p19-width"):
+        with Store(smoke_all[claim][1] / "study.sqlite") as st:
+            frames.append(st.to_frame().set_index("key").sort_index())
+    bmax, width = frames
+    assert len(width) == len(bmax) == smoke_all["p19-width"][0]["metrics"]["n_runs"]
+    assert (width.index == bmax.index).all() and (width["attempts"] == 1).all()
+    assert (width["seconds"] == bmax["seconds"]).all()
+
+
+def test_adopt_sibling_store(tmp_path):
+    """The copy holds the sibling's runs; nothing is adopted over an existing store, from a
+    missing sibling, or from the claim itself."""
+    from types import SimpleNamespace
+
+    from sgdnoise.experiments._netgrid import adopt_sibling_store
+
+    sib = tmp_path / "p19-width"
+    sib.mkdir()
+    with Store.create_or_open(sib / "study.sqlite") as st:
+        st.add_runs("s", "pkg.mod:fn", [("k1", {"a": 1}), ("k2", {"a": 2})])
+    ctx = SimpleNamespace(out_dir=tmp_path / "p19-bmax.partial")
+    ctx.out_dir.mkdir()
+    assert adopt_sibling_store(ctx, "p19-width")
+    with Store(ctx.out_dir / "study.sqlite") as a, Store(sib / "study.sqlite") as b:
+        assert a.to_frame().equals(b.to_frame())
+    assert not adopt_sibling_store(ctx, "p19-width")  # a store is there already
+    other = SimpleNamespace(out_dir=tmp_path / "x.partial")
+    other.out_dir.mkdir()
+    assert not adopt_sibling_store(other, "missing")
+    same = SimpleNamespace(out_dir=tmp_path / "p19-width.partial")
+    same.out_dir.mkdir()
+    assert not adopt_sibling_store(same, "p19-width")

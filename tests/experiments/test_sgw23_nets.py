@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from sgdnoise.errors import ParameterError
-from sgdnoise.experiments import reproduce
 from sgdnoise.experiments import sgw23_nets as sgw
 from sgdnoise.experiments._sgw23_runs import check_point, readout_width, train_point
 from sgdnoise.sweeps import load_spec
@@ -99,7 +98,10 @@ def test_specs_are_valid_sweeps():
         for task in sgw.PHASE[scale]["tasks"]:
             spec = load_spec(sgw.phase_spec(scale, task, "/nowhere"))
             s = sgw.PHASE[scale]
-            assert len(spec) == len(s["alpha"]) * len(s["T"]) * len(s["seeds"])
+            T, seeds = task.get("T", s["T"]), task.get("seeds", s["seeds"])
+            assert len(spec) == len(s["alpha"]) * len(T) * len(seeds)
+            assert {c["T"] for c in spec.configs()} == set(T)
+            assert not {"T", "seeds"} & set(spec.fixed)  # grid keys never reach the runs
         spec = load_spec(sgw.tc_spec(scale, "/nowhere"))
         assert {c["n_train"] for c in spec.configs()} == set(sgw.TC[scale]["P"])
 
@@ -198,9 +200,8 @@ def test_tc_analysis_recovers_a_power_law():
 
 
 @pytest.mark.slow
-def test_sgw23_phase_smoke(tmp_path, shared_data):
-    out = tmp_path / "phase"
-    (rec,) = reproduce("sgw23-phase", scale="smoke", out=out, data_dir=shared_data, progress=False)
+def test_sgw23_phase_smoke(smoke_all):
+    rec, out = smoke_all["sgw23-phase"]
     assert rec["verdict"] == "agree"
     m = rec["metrics"]
     for name in ("mnist", "cifar10"):
@@ -215,9 +216,8 @@ def test_sgw23_phase_smoke(tmp_path, shared_data):
 
 
 @pytest.mark.slow
-def test_sgw23_tc_smoke(tmp_path, shared_data):
-    out = tmp_path / "tc"
-    (rec,) = reproduce("sgw23-tc", scale="smoke", out=out, data_dir=shared_data, progress=False)
+def test_sgw23_tc_smoke(smoke_all):
+    rec, out = smoke_all["sgw23-tc"]
     assert rec["verdict"] == "agree"
     m = rec["metrics"]
     assert m["tc_located"] == 3 and m["failed"] == 0

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from sgdnoise.cli import main
 from sgdnoise.experiments import all_claims
 
@@ -40,3 +42,21 @@ def test_combined_report(tmp_path, capsys):
 
 def test_report_of_missing_path_exits_2(tmp_path):
     assert main(["report", str(tmp_path / "nope.sqlite")]) == 2
+
+
+@pytest.mark.slow
+def test_reproduce_all_smoke_agrees_and_reports_every_claim(smoke_all, capsys):
+    """`sgdnoise reproduce all --scale smoke` (run once by the fixture): every registered
+    claim agrees, index.md lists each, and `sgdnoise report` over the folder gives the
+    combined report with every claim's smoke verdict linked to its own report."""
+    claims = list(all_claims())
+    index = (smoke_all.root / "index.md").read_text()
+    for cid in claims:
+        rec, out = smoke_all[cid]
+        assert rec["verdict"] == "agree", (cid, rec["summary"])
+        assert rec["scale"] == "smoke" and (out / "report.md").is_file()
+        assert f"[{cid}]({cid}/report.md) | smoke | agree" in index
+    assert main(["report", str(smoke_all.root)]) == 0
+    text = (smoke_all.root / "REPORT.md").read_text()
+    for cid in claims:
+        assert f"[agree]({cid}/report.md)" in text

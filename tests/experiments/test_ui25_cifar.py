@@ -7,15 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from sgdnoise.experiments import reproduce
 from sgdnoise.experiments.ui25_cifar import SETTINGS, make_schedule
 from sgdnoise.sweeps import Store
 
 
 @pytest.mark.slow
-def test_ui25_cifar_smoke(tmp_path, shared_data):
-    out = tmp_path / "ui25"
-    (rec,) = reproduce("ui25-cifar", scale="smoke", out=out, progress=False, data_dir=shared_data)
+def test_ui25_cifar_smoke(smoke_all):
+    rec, out = smoke_all["ui25-cifar"]
     assert rec["verdict"] == "agree"
     m = rec["metrics"]
     assert m["runs"] == m["runs_done"] == 8
