@@ -78,6 +78,13 @@ def integer(
     return v
 
 
+def boolean(name: str, value: object) -> bool:
+    """True or False itself (0/1 and strings refused: a spec's "false" must not read as True)."""
+    if not isinstance(value, bool):
+        raise ParameterError(name, value, "must be True or False")
+    return value
+
+
 def choice(name: str, value: object, allowed: Iterable[object]) -> object:
     """One of a fixed set of values."""
     options = list(allowed)

@@ -19,7 +19,8 @@ Metrics: ``test_err``, ``train_err``, ``weight_change = ‖w − w0‖/‖w0‖`
 at the first evaluation where every point was fitted; NaN when the caps stopped the run
 first), ``t_star_resolution`` (the time between evaluations: t* is known to within it),
 ``unfitted`` (fraction of training points with ``α y o < 1`` at the end), ``fitted`` (1/0),
-``steps``, ``time``, ``lr``, ``h``.
+``steps``, ``time``, ``lr``, ``h``, ``test_size`` (images in the test set: the ``n_test`` test
+images, plus the training images outside the training subset when ``heldout_test``).
 
 This module imports torch only inside the functions, so that the claim registry's import of
 the experiments package stays cheap; pool workers import it once per process.
@@ -30,7 +31,7 @@ from __future__ import annotations
 import functools
 import math
 
-from ..validation import choice, integer, positive
+from ..validation import boolean, choice, integer, positive
 
 DATASETS = ("mnist", "cifar10")
 ARCHITECTURES = ("mlp", "convnet")
@@ -55,6 +56,7 @@ def check_point(
     eval_every=0,
     data_dir="",
     threads=1,
+    heldout_test=False,
 ):
     """The bounds of :func:`train_point` (used by the sweep spec loader on every grid point
     and by the run itself)."""
@@ -77,13 +79,23 @@ def check_point(
         eval_every=integer("eval_every", eval_every, minimum=0),
         data_dir=str(data_dir),
         threads=integer("threads", threads, minimum=1),
+        heldout_test=boolean("heldout_test", heldout_test),
     )
 
 
 @functools.lru_cache(maxsize=4)
-def _data(dataset: str, data_dir: str, n_train: int, n_test: int, data_seed: int, pool: int):
+def _data(
+    dataset: str,
+    data_dir: str,
+    n_train: int,
+    n_test: int,
+    data_seed: int,
+    pool: int,
+    heldout_test: bool = False,
+):
     """The binary task (MNIST even/odd, CIFAR-10 animals/vehicles) as CPU tensors, average-
-    pooled by ``pool`` (smaller inputs for the smoke scale), cached per worker process."""
+    pooled by ``pool`` (smaller inputs for the smoke scale), cached per worker process;
+    ``heldout_test`` adds the unused training images to the test set."""
     import torch.nn.functional as F
 
     from ..nets import load_dataset
@@ -99,6 +111,7 @@ def _data(dataset: str, data_dir: str, n_train: int, n_test: int, data_seed: int
         task="binary",
         device="cpu",
         download=False,
+        heldout_test=heldout_test,
     )
     if pool > 1:
         data.x_train = F.avg_pool2d(data.x_train, pool, ceil_mode=True)
@@ -136,6 +149,7 @@ def train_point(
     eval_every: int = 0,
     data_dir: str = "",
     threads: int = 1,
+    heldout_test: bool = False,
 ) -> dict:
     """Train one SGW23 α-trick network (see the module docstring) and return its metrics.
 
@@ -158,7 +172,10 @@ def _run(c: dict) -> dict:
     from ..nets import evaluate, make_model, train
     from ..theory.conventions import lr_from_mean_field_temperature
 
-    data = _data(c["dataset"], c["data_dir"], c["n_train"], c["n_test"], c["data_seed"], c["pool"])
+    data = _data(
+        *(c[k] for k in ("dataset", "data_dir", "n_train", "n_test", "data_seed", "pool")),
+        c["heldout_test"],
+    )
     model = make_model(
         c["arch"],
         input_shape=data.input_shape,
@@ -196,6 +213,7 @@ def _run(c: dict) -> dict:
         "steps": float(res.steps),
         "time": res.time,
         "t_star_resolution": lr * every,
+        "test_size": float(len(data.y_test)),
     }
     if res.diverged:
         out.update(status="diverged", diverged_step=float(res.diverged_step))

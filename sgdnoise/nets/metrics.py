@@ -64,16 +64,18 @@ def evaluate(
     alpha: float = 1.0,
     chunk_size: int = 1024,
     mode: str = "eval",
+    f0: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """Mean loss, accuracy and the fraction of points with margin ≥ 1 ("fitted", meaningful for
     the hinge loss) over ``(x, y)``; ``mode="eval"`` uses ``model.eval()``, ``"measure"``
-    the measurement mode."""
+    the measurement mode.  ``f0``: a :class:`~sgdnoise.nets.models.CenteredOutput`'s
+    precomputed ``f(w0, x)`` (its ``initial_outputs(x)``), row for row with ``x``."""
     fn = make_loss(loss, alpha=alpha)
     total = correct = fitted = 0.0
     ctx = measurement_mode(model) if mode == "measure" else _eval_mode(model)
     with ctx:
         for s in chunks(len(x), chunk_size):
-            out = model(x[s])
+            out = model(x[s]) if f0 is None else model(x[s], f0=f0[s])
             total += float(fn(out, y[s]).sum())
             correct += float((predictions(out) == y[s]).sum())
             fitted += float((margins(out, y[s], alpha) >= 1.0).sum())

@@ -175,18 +175,44 @@ def _as_buffers(module: nn.Module) -> nn.Module:
 class CenteredOutput(nn.Module):
     """SGW23's α-trick: ``o(x) = f(w, x) − f(w0, x)`` with a frozen copy of the initial
     network, so that ``o ≡ 0`` at initialization.  The copy runs in the same train/eval mode
-    as the live network (batch statistics alike) and without gradients."""
+    as the live network (batch statistics alike) and without gradients.
+
+    ``f(w0, x)`` never changes for a fixed input when the net has no batch norm or dropout, so
+    a caller that trains on a fixed set can compute it once (:meth:`initial_outputs`) and pass
+    its rows as ``f0``: one forward pass per step instead of two (measured 25% of an SGW23
+    CNN run's time on CPU)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
         self.initial = _as_buffers(copy.deepcopy(model))
 
-    def forward(self, x):
-        with torch.no_grad():
-            self.initial.train(self.training)
-            f0 = self.initial(x)
+    def forward(self, x, f0: torch.Tensor | None = None):
+        if f0 is None:
+            with torch.no_grad():
+                self.initial.train(self.training)
+                f0 = self.initial(x)
         return self.model(x) - f0
+
+    @property
+    def pointwise(self) -> bool:
+        """True when ``f(w0, x_i)`` depends on ``x_i`` alone (no batch norm, no active dropout):
+        then it can be computed once per input set."""
+        return not any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm)
+            or (isinstance(m, nn.Dropout) and m.p > 0)
+            for m in self.initial.modules()
+        )
+
+    @torch.no_grad()
+    def initial_outputs(self, x: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor | None:
+        """``f(w0, x)`` for a fixed set of inputs, in chunks; None when it is not
+        :attr:`pointwise` (each call must then run the frozen copy on its own batch)."""
+        if not self.pointwise:
+            return None
+        return torch.cat(
+            [self.initial(x[i : i + chunk_size]) for i in range(0, len(x), chunk_size)]
+        )
 
 
 def make_model(

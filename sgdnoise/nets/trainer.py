@@ -33,6 +33,7 @@ from ..validation import choice, in_range, integer, nonnegative, positive
 from .datasets import Dataset
 from .losses import make_loss
 from .metrics import evaluate, snapshot, trainable, weight_change
+from .models import CenteredOutput
 from .parameterization import ScaledConv2d
 from .sam import sam_gradients
 from .sampling import SAMPLINGS, BatchSampler
@@ -184,16 +185,29 @@ def train(
     plan, total = _plan(n, lr, batch_size, schedule, epochs, max_steps, sampling)
     sampler = BatchSampler(n, sampling, seed)
     w0 = snapshot(model)
+    # a centred net's f(w0, x) is fixed on the fixed training and test sets: computed once
+    f0_train = f0_test = None
+    if isinstance(model, CenteredOutput):
+        f0_train = model.initial_outputs(x)
+        if eval_test and len(data.x_test):
+            f0_test = model.initial_outputs(data.x_test)
     velocity = [torch.zeros_like(p) for p in params] if momentum > 0 else None
     device = x.device
 
     def evaluation(step, epoch, t, lr_k, b_k):
         rec = {"step": step, "epoch": epoch, "time": t, "lr": lr_k, "batch_size": b_k}
-        tr = evaluate(model, x, y, loss=loss, alpha=alpha, chunk_size=max(b_k, 256))
+        chunk = max(b_k, 256)
+        tr = evaluate(model, x, y, loss=loss, alpha=alpha, chunk_size=chunk, f0=f0_train)
         rec.update({f"train_{k}": v for k, v in tr.items()})
         if eval_test and len(data.x_test):
             te = evaluate(
-                model, data.x_test, data.y_test, loss=loss, alpha=alpha, chunk_size=max(b_k, 256)
+                model,
+                data.x_test,
+                data.y_test,
+                loss=loss,
+                alpha=alpha,
+                chunk_size=chunk,
+                f0=f0_test,
             )
             rec.update({f"test_{k}": v for k, v in te.items()})
         rec["weight_change"] = weight_change(model, w0)["overall"]
@@ -201,7 +215,7 @@ def train(
 
     def loss_and_grads(idx):
         def closure():
-            out = model(x[idx])
+            out = model(x[idx]) if f0_train is None else model(x[idx], f0=f0_train[idx])
             value = loss_fn(out, y[idx]).mean()
             return value, torch.autograd.grad(value, params)
 

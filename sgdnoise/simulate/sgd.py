@@ -34,7 +34,7 @@ import sympy as sp
 
 from ..errors import ParameterError
 from ..theory.finite_sample import SAMPLE_VARS, FiniteSampleLoss, per_sample_loss
-from ..validation import finite, integer, positive
+from ..validation import boolean, finite, integer, positive
 from . import codegen
 from .parallel import chunk_streams, resolve_threads, run_chunks
 from .templates import sgd as _template
@@ -169,8 +169,7 @@ def sgd_chains(
         raise ParameterError("problem", type(problem).__name__, "must be a FiniteSampleLoss")
     lr = positive("lr", lr)
     b = integer("batch_size", batch_size, minimum=1)
-    if not isinstance(replacement, bool):
-        raise ParameterError("replacement", replacement, "must be True or False")
+    boolean("replacement", replacement)
     if not replacement and b > problem.n:
         raise ParameterError(
             "batch_size", batch_size, f"must be <= N={problem.n} without replacement"

@@ -42,6 +42,17 @@ def test_train_point_follows_sgw23_conventions(shared_data):
     assert r["fitted"] == 1.0 and r["unfitted"] == 0.0 and r["train_err"] == 0.0
     assert r["t_star"] == r["time"]
     assert 0 < r["weight_change"] < 1 and 0 <= r["test_err"] <= 1
+    assert r["test_size"] == TINY["n_test"]
+
+
+def test_train_point_heldout_test_images(shared_data):
+    # the training images outside P join the test set; the training run itself is unchanged
+    kw = dict(TINY, alpha=10.0, T=1e-2, data_dir=str(shared_data))
+    a, b = train_point(**kw), train_point(**kw, heldout_test=True)
+    assert b["test_size"] == TINY["n_test"] + 17_435 - TINY["n_train"]  # MNIST subset here
+    for k in ("steps", "weight_change", "train_err", "t_star"):
+        assert a[k] == b[k]
+    assert a["test_err"] != b["test_err"]
 
 
 def test_train_point_caps_leave_points_unfitted(shared_data):
@@ -83,6 +94,7 @@ def test_readout_width_of_centred_models():
         ("pool", 0),
         ("max_time", 0.0),
         ("eval_every", -1),
+        ("heldout_test", "no"),
     ],
 )
 def test_check_point_refuses(key, value):
@@ -143,22 +155,32 @@ def _phase_frame(feature_err, lazy_err=None):
 
 def test_phase_criteria_detect_each_effect():
     c = sgw.phase_criteria(_phase_frame({1e-3: 0.10, 1e-2: 0.30}), n_test=1000)
-    assert c["L"] and c["N"] and c["F"] and c["T_opt"] == 1e-3
+    assert c["L"] is True and c["N"] is True and c["F"] is True and c["T_opt"] == 1e-3
     # U: noise lowers the lazy test error 0.2 → 0.1; SE = sqrt(p(1-p)/1000)/sqrt(2) per cell
     # (seed spread 0.0007): z = 0.1 / hypot(0.0090, 0.0068) ≈ 8.9
-    assert c["U"] and c["T_best_lazy"] == 1e-2 and c["U_z"] == pytest.approx(8.9, abs=0.1)
-    # no gain from noise at large α (or a loss): U fails
+    assert c["U"] is True and c["T_best_lazy"] == 1e-2 and c["U_z"] == pytest.approx(8.9, abs=0.1)
+    # noise hurts at large α (0.1 → 0.3, z ≈ 18): U is contradicted, not merely unsupported
     c = sgw.phase_criteria(_phase_frame({1e-3: 0.1, 1e-2: 0.3}, {1e-3: 0.1, 1e-2: 0.3}), 1000)
-    assert not c["U"] and c["U_z"] == 0.0 and c["T_best_lazy"] == 1e-3
+    assert c["U"] is False and c["U_z"] == 0.0 and c["T_best_lazy"] == 1e-3
+    assert c["U_against_z"] == pytest.approx(0.2 / np.hypot(0.0068, 0.0102), rel=0.02)
+    # a lazy difference within the errors: undecided
+    c = sgw.phase_criteria(_phase_frame({1e-3: 0.1, 1e-2: 0.3}, {1e-3: 0.2, 1e-2: 0.195}), 1000)
+    assert c["U"] is None and 0 < c["U_z"] < sgw.Z_CRIT
     topt = sgw.optimal_temperatures(_phase_frame({1e-3: 0.30, 1e-2: 0.10}))
     assert topt[0] == (0.1, 1e-2, pytest.approx(0.1005))  # seed mean of 0.100 and 0.101
-    # the same test error at both T: F fails, z ~ 0
+    # the same test error at both T: F undecided (no test shows the absence of an effect)
     c = sgw.phase_criteria(_phase_frame({1e-3: 0.2, 1e-2: 0.2}), n_test=1000)
-    assert c["L"] and c["N"] and not c["F"] and abs(c["F_z"]) < 1
-    # weight change larger in the lazy regime: L fails
+    assert c["L"] is True and c["N"] is True and c["F"] is None and abs(c["F_z"]) < 1
+    # weight change larger in the lazy regime, seed ranges apart: L contradicted
     df = _phase_frame({1e-3: 0.1, 1e-2: 0.3})
     df.loc[df["alpha"] > 1, "weight_change"] *= 100
-    assert not sgw.phase_criteria(df, n_test=1000)["L"]
+    assert sgw.phase_criteria(df, n_test=1000)["L"] is False
+    # overlapping seed ranges: L undecided
+    df = _phase_frame({1e-3: 0.1, 1e-2: 0.3})
+    low_T = np.isclose(df["T"], 1e-3)
+    df.loc[low_T & (df["alpha"] > 1), "weight_change"] = [0.5, 0.9]
+    df.loc[low_T & (df["alpha"] < 1), "weight_change"] = [0.6, 0.8]
+    assert sgw.phase_criteria(df, n_test=1000)["L"] is None
 
 
 def test_tc_analysis_extrapolates_a_linear_onset():

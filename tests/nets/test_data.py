@@ -250,3 +250,28 @@ def test_real_dataset_device_tensors(shared_data):
     assert d.x_train.shape == (300, 3, 32, 32) and d.y_train.dtype == torch.int64
     # six of ten classes are animals
     assert 0.45 < float(d.y_train.float().mean()) < 0.75
+
+
+def test_heldout_training_images_join_the_test_set(cifar_dir):
+    root, _ = cifar_dir
+    kw = dict(data_dir=root, n_train=20, n_test=5, seed=3, device="cpu", task="binary")
+    plain = load_dataset("cifar10", **kw)
+    d = load_dataset("cifar10", heldout_test=True, **kw)
+    n_avail = d.meta["n_available_train"]
+    held = d.meta["heldout_train_indices"]
+    # exactly the training images outside the subset, after the unchanged test images
+    assert sorted(set(held) | set(d.meta["train_indices"])) == list(range(n_avail))
+    assert not set(held) & set(d.meta["train_indices"])
+    assert len(d.x_test) == 5 + n_avail - 20 and len(d.y_test) == len(d.x_test)
+    torch.testing.assert_close(d.x_test[:5], plain.x_test[:5])
+    torch.testing.assert_close(d.x_train, plain.x_train)  # the training set does not move
+    # a held-out image is the raw training image, standardized with the training statistics
+    raw = load_cifar10(root, download=False)
+    mean = torch.tensor(d.meta["channel_mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(d.meta["channel_std"]).view(1, 3, 1, 1)
+    x0 = torch.as_tensor(raw["x_train"][held[:1]] / 255.0, dtype=torch.float32)
+    torch.testing.assert_close(d.x_test[5:6], (x0 - mean) / std, atol=1e-5, rtol=1e-5)
+    assert int(d.y_test[5]) == int(binary_labels("cifar10", raw["y_train"][held[:1]])[0])
+    with pytest.raises(ParameterError) as e:
+        load_dataset("cifar10", heldout_test="yes", **kw)
+    assert e.value.parameter == "heldout_test"

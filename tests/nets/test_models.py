@@ -146,3 +146,19 @@ def test_bad_input(kwargs, parameter):
     with pytest.raises(ParameterError) as e:
         make_model(args.pop("architecture"), **args)
     assert e.value.parameter == parameter
+
+
+def test_centered_output_precomputed_initial_outputs_match_the_frozen_copy():
+    x = torch.randn(37, 3, 8, 8)
+    kw = dict(input_shape=(3, 8, 8), num_outputs=1, centered=True, device="cpu")
+    net = make_model("convnet", parameterization="mean-field", seed=3, **kw)
+    f0 = net.initial_outputs(x, chunk_size=10)  # chunked: rows must not depend on the chunking
+    with torch.no_grad():
+        assert torch.allclose(f0, net.initial(x), rtol=1e-5, atol=1e-6)
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        idx = torch.tensor([5, 0, 36, 12])
+        assert torch.allclose(net(x[idx], f0=f0[idx]), net(x[idx]), rtol=1e-5, atol=1e-6)
+    # batch norm makes f(w0, x_i) depend on the rest of the batch: no precomputation
+    assert make_model("convnet", batch_norm=True, **kw).initial_outputs(x) is None
+    assert make_model("mlp", dropout=0.2, **dict(kw, input_shape=(5,))).initial_outputs(x) is None

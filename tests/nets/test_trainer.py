@@ -234,3 +234,34 @@ def test_bad_input(kwargs, parameter):
     with pytest.raises(ParameterError) as e:
         train(mlp(), data(), **args)
     assert e.value.parameter == parameter
+
+
+def test_centered_training_with_precomputed_offsets_matches_the_frozen_copy(monkeypatch):
+    # the trainer computes f(w0, x) once for a centred net; the same run with the frozen copy
+    # evaluated on every batch (initial_outputs disabled) must follow the same trajectory
+    # up to float64 rounding of the subtraction order
+    from sgdnoise.nets.models import CenteredOutput
+
+    d = synthetic_dataset(
+        n_train=40, n_test=20, input_shape=(6,), num_classes=2, seed=4, device="cpu", dtype=F64
+    )
+
+    def run():
+        net = make_model(
+            "mlp", input_shape=(6,), num_outputs=1, width=16, centered=True, seed=1,
+            parameterization="mean-field", device="cpu", dtype=F64,
+        )  # fmt: skip
+        calls = []
+        net.initial.register_forward_hook(lambda *a: calls.append(1))
+        r = train(net, d, lr=2.0, batch_size=8, loss="hinge", alpha=3.0, sampling="fresh",
+                  max_steps=60, eval_every=5, seed=2)  # fmt: skip
+        return r, torch.cat([p.detach().flatten() for p in net.parameters()]), len(calls)
+
+    fast, w_fast, calls_fast = run()
+    monkeypatch.setattr(CenteredOutput, "initial_outputs", lambda self, x, chunk_size=0: None)
+    slow, w_slow, calls_slow = run()
+    assert calls_fast == 2 and calls_slow > 60  # once per set, against once per batch
+    assert torch.allclose(w_fast, w_slow, rtol=0, atol=1e-10)
+    for a, b in zip(fast.history, slow.history):
+        for k in ("train_loss", "test_loss", "train_fitted", "weight_change"):
+            assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-12)
