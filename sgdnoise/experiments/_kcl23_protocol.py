@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..sweeps.tasks import sweepable
-from ..validation import choice, in_range, integer, nonnegative, positive
+from ..validation import boolean, choice, in_range, integer, nonnegative, positive
 from ._netdata import pooled_dataset
 
 FUNCTION = "sgdnoise.experiments._kcl23_protocol:kcl23_run"
@@ -72,7 +72,7 @@ def _check(
         arch=choice("arch", arch, ("mlp", "convnet", "resnet18", "resnet-small", "vgg11")),
         width=integer("width", width, minimum=1),
         depth=integer("depth", depth, minimum=1),
-        batch_norm=bool(batch_norm),
+        batch_norm=boolean("batch_norm", batch_norm),
         dropout=in_range("dropout", dropout, 0.0, 1.0, high_open=True),
         lr=positive("lr", lr),
         batch=integer("batch", batch, minimum=1, maximum=n_train),
@@ -84,7 +84,7 @@ def _check(
         data_dir=str(data_dir),
         hessian_tol=positive("hessian_tol", hessian_tol),
         hessian_iter=integer("hessian_iter", hessian_iter, minimum=2),
-        check_power=bool(check_power),
+        check_power=boolean("check_power", check_power),
         threads=integer("threads", threads, minimum=1),
         device=choice("device", device, ("cpu", "cuda", "auto")),
     )

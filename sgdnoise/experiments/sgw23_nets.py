@@ -699,7 +699,7 @@ def run_tc(ctx) -> ClaimResult:
     summary_line = f"{verdict}: {scope}; {a_txt}"
     lines = [
         f"Lazy regime α = {s['alpha']}, T ∈ {s['T']}, P ∈ {s['P']}, seeds {s['seeds']}; T_c "
-        f"where ‖Δw‖/‖w0‖ exceeds its lowest-T value by {TC_FRACTION:.0%}.",
+        f"where ‖Δw‖/‖w0‖ exceeds its T → 0 value by {TC_FRACTION:.0%}.",
         "",
         "| P | T_c (seed mean curve) | T_c seed range | hottest fitted T | ‖Δw‖ grows with T "
         "| t* grows with T | T → 0 value (from) | line misfit |",

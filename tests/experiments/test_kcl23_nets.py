@@ -102,6 +102,8 @@ def test_protocol_refuses_bad_settings():
         ("n_measure", 1),
         ("data", "svhn"),
         ("target", 0.0),
+        ("batch_norm", "false"),  # a string must not read as True
+        ("check_power", 1),
     ]:
         with pytest.raises(ParameterError) as e:
             P._check(**dict(good, **{key: bad}))
