@@ -13,7 +13,7 @@
    vs the frozen initial copy run on every batch (the baseline).  Target ≥ 1.2x.
 
 Usage: ``python benchmarks/nets.py [--json FILE] [--quick] [--device auto|cpu|cuda]
-[--data-dir DIR] [--threads N]``.
+[--data-dir DIR] [--threads N] [--only NAME]``.
 """
 
 from __future__ import annotations
@@ -333,6 +333,14 @@ def bench_centered(data_dir, device, quick):
     }
 
 
+BENCHES = {
+    "throughput": bench_throughput,
+    "lanczos_vs_power": bench_lanczos,
+    "vmap_ensemble": bench_ensemble,
+    "centered_precompute": bench_centered,
+}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", default=None, help="write the figures to this file")
@@ -342,6 +350,7 @@ def main(argv=None):
     # 1 thread by default: on a shared 2-core machine OpenMP's hand-offs between 2 threads
     # cost more than they save for these small models (measured 4 µs vs 110 µs per small op)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--only", default=None, choices=list(BENCHES), help="run one benchmark")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from sgdnoise.nets import resolve_device
@@ -355,12 +364,9 @@ def main(argv=None):
         "torch": torch.__version__,
         "platform": platform.platform(),
     }
-    for name, fn in (
-        ("throughput", bench_throughput),
-        ("lanczos_vs_power", bench_lanczos),
-        ("vmap_ensemble", bench_ensemble),
-        ("centered_precompute", bench_centered),
-    ):
+    for name, fn in BENCHES.items():
+        if args.only not in (None, name):
+            continue
         t0 = time.perf_counter()
         out[name] = fn(data_dir, device, args.quick)
         out[name]["wall_seconds"] = time.perf_counter() - t0
