@@ -103,9 +103,9 @@ PHASE = {
                 seeds=[0, 1, 2, 3, 4, 5],
             ),
             # 16x16 (2x2-averaged) real images.  The lazy CNN needs t* ≈ const, so steps ∝ 1/T:
-            # at T = 3e-4 α = 100 fits in 22800-24000+ steps (one seed of three was 3 points
-            # short at a 24000 cap, measured), hence a 32000 cap; lower T would only add runs
-            # that end unfitted at the cap.
+            # at T = 3e-4 α = 100 fitted after 22784, 31360 and 23488 steps (3 seeds, measured;
+            # at a 24000 cap one seed ended 3 points short), hence a 32000 cap; lower T would
+            # only add runs that end unfitted at the cap.
             # T = 1e-2 is left out: at α = 0.01 it ran to the step cap unfitted (test error
             # 0.41), 200 s a run.  The 1017 test images alone give a binomial SE of 0.011 per
             # cell, the size of the effects U and F compare (measured 0.02-0.03 over T), so
@@ -124,8 +124,8 @@ PHASE = {
         ],
         # the corners and one middle α are what L, N, U and F read.  MNIST: T = 3e-3 is left
         # out, at α = 0.01 it runs to the step cap unfitted while T = 1e-2 diverges at once
-        # and fits at α ≥ 1.  Measured on 2 idle cores (before f(w0, x) was precomputed):
-        # MNIST 72 runs in 13.5 min; CIFAR with T = 1e-2, 12 runs per seed in 9 min.
+        # and fits at α ≥ 1.  Measured on 2 idle cores: the whole claim in 23.4 min (MNIST
+        # 9.8 min, CIFAR 13.4 min); 5 CIFAR seeds (what U's 0.014 gap needs) would not fit.
         alpha=[0.01, 1.0, 100.0],
         T=[1e-4, 3e-4, 1e-3, 1e-2],
         seeds=[0, 1, 2],
