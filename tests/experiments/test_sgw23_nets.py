@@ -257,3 +257,31 @@ def test_all_fitted_needs_every_seed_done_and_fitted():
     assert sgw._all_fitted(df, {"n_train": 64, "T": 1e-3}, 2)
     assert not sgw._all_fitted(df, {"n_train": 64, "T": 1e-2}, 2)  # one seed diverged
     assert not sgw._all_fitted(df, {"n_train": 64, "T": 1e-3}, 3)  # a seed is missing
+
+
+def _growth_frame():
+    rows = []
+    for seed in (0, 1):
+        for T in (1e-4, 1e-3, 1e-2):
+            k = T * (1 + 0.1 * seed)
+            rows.append(dict(seed=seed, n_train=64, T=T, status="done", fitted=1.0,
+                             weight_change=k, t_star=1e6 * k))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_tc_growth_reads_t_star_where_every_seed_fitted():
+    Ts = [1e-4, 1e-3, 1e-2]
+    # at the coldest T one seed hit the cap (no t*): the growth of t* is read from the coldest
+    # fully fitted T, the weight change still from the coldest T
+    df = _growth_frame()
+    capped = np.isclose(df["T"], 1e-4) & (df["seed"] == 1)
+    df.loc[capped, ["fitted", "t_star"]] = [0.0, math.nan]
+    assert sgw.tc_growth(df, 64, Ts, 2) == (True, True, 1e-2)
+    # t* that does not grow between the two fully fitted T is still caught
+    hot, mid = np.isclose(df["T"], 1e-2), np.isclose(df["T"], 1e-3)
+    df.loc[hot, "t_star"] = df.loc[mid, "t_star"].to_numpy()
+    assert sgw.tc_growth(df, 64, Ts, 2)[1] is False
+    # a hottest T where a seed did not fit is left out: the comparison stops at 1e-3
+    df = _growth_frame()
+    df.loc[hot & (df["seed"] == 0), "fitted"] = 0.0
+    assert sgw.tc_growth(df, 64, Ts, 2) == (True, True, 1e-3)
