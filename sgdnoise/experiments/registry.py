@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import ParameterError
+from .criteria import VERDICTS, Judgement, verdict
 
 SCALES = ("smoke", "cpu", "paper")
-VERDICTS = ("agree", "disagree", "inconclusive")
 PAPERS = {
     "P19": "Park, Sohl-Dickstein, Le, Smith, ICML 2019 (arXiv 1905.03776)",
     "BG21": "Bradley & Gomez-Uribe, MLST 2022 (arXiv 2108.09507)",
@@ -27,20 +27,29 @@ PAPERS = {
 
 @dataclass
 class ClaimResult:
-    """What a claim returns: the verdict and the numbers that back it.
+    """What a claim returns: its judged criteria and the numbers that back them.
 
-    ``details`` is markdown placed in the report under the summary (tables, caveats).
-    Figures are registered through :meth:`RunContext.savefig`, not listed here.
+    The verdict is never chosen by a claim: it follows from ``criteria`` by the one rule
+    of :func:`sgdnoise.experiments.criteria.verdict` (DESIGN.md §10).
+    ``details`` is markdown placed in the report under the criteria table (tables,
+    caveats).  Figures are registered through :meth:`RunContext.savefig`, not listed here.
     """
 
-    verdict: str
     summary: str
+    criteria: list[Judgement]
     metrics: dict[str, float] = field(default_factory=dict)
     details: str = ""
 
     def __post_init__(self):
-        if self.verdict not in VERDICTS:
-            raise ParameterError("verdict", self.verdict, f"must be one of {VERDICTS}")
+        self.criteria = list(self.criteria)
+        if not self.criteria or not all(isinstance(j, Judgement) for j in self.criteria):
+            raise ParameterError(
+                "criteria", self.criteria, "a claim result needs a non-empty list of Judgements"
+            )
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.criteria)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 A run writes into a fresh folder:
 
-* ``result.json``: ``{"claim", "scale", "verdict", "summary", "metrics", "figures",
-  "seconds", "versions", "seed", "device"}``;
-* ``report.md``: the same in words with the figures embedded;
+* ``result.json``: ``{"claim", "scale", "verdict", "summary", "criteria", "metrics",
+  "figures", "seconds", "versions", "seed", "device"}`` (``criteria``: one object per
+  judged criterion, :meth:`~sgdnoise.experiments.criteria.Judgement.as_dict`);
+* ``report.md``: the same in words — the criteria table, the figures embedded;
 * the PNG figures.
 
 Nothing already stored is overwritten: an explicit ``out`` that already holds a
@@ -26,6 +27,7 @@ from pathlib import Path
 from ..errors import ParameterError
 from ..provenance import versions as _versions
 from ..validation import choice, integer
+from .criteria import counts, criteria_table
 from .registry import SCALES, Claim, ClaimResult, all_claims, get_claim
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -115,6 +117,12 @@ def _write_report(claim: Claim, ctx: RunContext, res: ClaimResult, record: dict)
         "",
         f"**Verdict**: {res.verdict}. {res.summary}",
         "",
+        "**Criteria** (verdict rule: any contradicted → disagree; all supported → agree; "
+        "else inconclusive; " + ", ".join(f"{n} {d}" for d, n in counts(res.criteria).items())
+        + "):",
+        "",
+        criteria_table(res.criteria),
+        "",
     ]
     if ctx.scale == "smoke":
         lines += [
@@ -159,6 +167,7 @@ def _run_one(claim: Claim, scale: str, out: Path, seed: int, device: str, data_d
         "scale": scale,
         "verdict": res.verdict,
         "summary": res.summary,
+        "criteria": [j.as_dict() for j in res.criteria],
         "metrics": {k: _json_number(v) for k, v in res.metrics.items()},
         "figures": list(ctx.figures),
         "seconds": time.perf_counter() - t0,

@@ -2,8 +2,9 @@
 
 ``sgdnoise report DIR`` (DIR a folder, e.g. the output of ``sgdnoise reproduce all``) walks
 DIR for ``result.json`` files and sweep stores (``*.sqlite``) and writes ``DIR/REPORT.md``:
-one row per registered claim — paper, statement, and for each scale the verdict, summary and
-link of its newest run — so claims that were not run show up as such.
+one row per registered claim — source paper, statement, and for each scale the verdict with
+its criteria counts (supported / contradicted / undecided), linked to its newest run — so
+claims that were not run show up as such.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from pathlib import Path
 
 from ..errors import ParameterError
+from .criteria import DECISIONS
 from .registry import SCALES, all_claims
 
 
@@ -31,6 +33,15 @@ def collect_results(root: Path) -> list[dict]:
     return sorted(found, key=lambda r: -r["_mtime"])
 
 
+def _criteria_counts(rec: dict) -> str:
+    """" (3✓ 0✗ 1?)" from a result's criteria (empty for results written before them)."""
+    crit = rec.get("criteria")
+    if not crit:
+        return ""
+    n = {d: sum(c.get("decision") == d for c in crit) for d in DECISIONS}
+    return f" ({n['supported']}✓ {n['contradicted']}✗ {n['undecided']}?)"
+
+
 def write_combined_report(root, out=None) -> Path:
     root = Path(root)
     if not root.is_dir():
@@ -47,7 +58,10 @@ def write_combined_report(root, out=None) -> Path:
         "",
         f"Results found under `{root}`: {len(results)} runs.",
         "",
-        "| claim | paper | " + " | ".join(SCALES) + " | statement |",
+        "Each cell: the verdict of the newest run at that scale, then its criteria counts "
+        "(✓ supported, ✗ contradicted, ? undecided).",
+        "",
+        "| claim | source | " + " | ".join(f"{s} scale" for s in SCALES) + " | statement |",
         "| --- | --- | " + " | ".join("---" for _ in SCALES) + " | --- |",
     ]
     for cid, c in claims.items():
@@ -59,7 +73,9 @@ def write_combined_report(root, out=None) -> Path:
                 continue
             counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
             rel = os.path.relpath(Path(r["_dir"]).resolve(), out.parent.resolve())
-            cells.append(f"[{r['verdict']}]({Path(rel).as_posix()}/report.md)")
+            cells.append(
+                f"[{r['verdict']}]({Path(rel).as_posix()}/report.md)" + _criteria_counts(r)
+            )
         lines.append(f"| `{cid}` | {c.paper} | " + " | ".join(cells) + f" | {c.statement} |")
     unknown = sorted({r["claim"] for r in results} - set(claims))
     lines += ["", "Verdicts: " + ", ".join(f"{v} {n}" for v, n in counts.items()) + "."]

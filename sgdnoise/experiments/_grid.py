@@ -1,9 +1,12 @@
-"""Shared plumbing of the network-grid claims (P19 width, BG21 CIFAR): data cached per
-worker process, late-training averages, and running a claim's sweep specs into the
-claim's own store ``ctx.out_dir / "study.sqlite"``.
+"""The one grid skeleton of every claim (DESIGN.md §10, steps 2–3): a claim's sweep specs
+run through :mod:`sgdnoise.sweeps` into the claim's own store ``ctx.out_dir /
+"study.sqlite"`` (resumable, kill-safe) with an explicit failed-run policy, and come back
+as one frame with an explicit status per run: ``done``, ``diverged``, ``capped`` (a run
+stopped by a step/time cap: it has no fitted time, only a bound) or ``failed``.
 
-Worker processes import this module (through the claim modules' sweepable functions);
-it imports torch only inside functions, so importing a claim module does no work.
+Worker data live in :mod:`._netdata` (the one worker data cache).  Worker processes import
+this module through the claim modules' sweepable functions; it imports torch only inside
+functions, so importing a claim module does no work.
 """
 
 from __future__ import annotations
@@ -11,56 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-_DATA: dict = {}
-
-
-def cached_data(
-    *,
-    dataset: str,
-    data_dir: str,
-    n_train: int,
-    n_test: int,
-    data_seed: int,
-    image_size: int,
-    device: str,
-    domain_shift: dict | None = None,
-):
-    """The (optionally domain-shifted, then downsampled) dataset, loaded once per process.
-
-    Every run of a sweep uses the same subset (``data_seed``), so a worker loads it once;
-    the key holds every argument, so runs with other data never share a copy.
-    """
-    key = (
-        dataset,
-        data_dir,
-        n_train,
-        n_test,
-        data_seed,
-        image_size,
-        device,
-        None if domain_shift is None else tuple(sorted(domain_shift.items())),
-    )
-    if key not in _DATA:
-        from ..nets import load_dataset
-        from ..nets.shifts import domain_shifted, downsample
-
-        data = load_dataset(
-            dataset,
-            data_dir=data_dir,
-            n_train=n_train or None,  # 0 in a spec = the whole set (specs hold no None)
-            n_test=n_test or None,
-            seed=data_seed,
-            device=device,
-            download=False,
-        )
-        if domain_shift is not None:
-            data = domain_shifted(data, **domain_shift)
-        while len(_DATA) >= 2:  # a dataset and its shifted twin: memory stays bounded
-            _DATA.pop(next(iter(_DATA)))
-        _DATA[key] = downsample(data, image_size)
-    return _DATA[key]
-
 
 def late_mean(history: list[dict], name: str, fraction: float) -> float:
     """Mean of ``name`` over the last ``fraction`` of the evaluations (at least one): the
@@ -85,7 +38,7 @@ def adopt_sibling_store(ctx, sibling: str) -> bool:
     """Start this claim's store as a copy of claim ``sibling``'s, when that claim's finished
     folder lies beside this one (as ``sgdnoise reproduce all`` writes them) and this claim
     has no store yet.  Claims that read one grid (p19-width and p19-bmax) then train it
-    once: :func:`run_specs` resumes the copy, running only what is missing, and reads back
+    once: :func:`run_grid` resumes the copy, running only what is missing, and reads back
     only the runs of the claim's own specs (so a sibling run at another scale or on other
     data adds unused rows, never wrong ones).  The sibling's store is only read.
     Returns True when a store was adopted."""
@@ -102,18 +55,40 @@ def adopt_sibling_store(ctx, sibling: str) -> bool:
     return True
 
 
-def run_specs(ctx, specs: list[dict], *, workers: int):
-    """Run each spec into ``ctx.out_dir/study.sqlite`` on one process pool; the runs' frame.
+FAILED_POLICIES = ("raise", "drop")
+
+
+def run_grid(
+    ctx,
+    specs: list[dict],
+    *,
+    workers: int,
+    failed: str = "raise",
+    capped: str | None = None,
+    store_name: str = "study.sqlite",
+):
+    """Run each spec into ``ctx.out_dir/store_name`` on one process pool; the runs' frame.
 
     The pool is started once for all specs (a worker's torch import costs seconds).
-    Raises RuntimeError when a run failed (an exception inside the experiment): a claim
-    must not give a verdict on a grid with holes it cannot explain.
+    ``failed`` is the failed-run policy (a run whose experiment raised):
+
+    * ``"raise"`` (default): RuntimeError naming the count and the first error — a claim
+      must not give a verdict on a grid with holes it cannot explain;
+    * ``"drop"``: the failed runs stay in the frame with status ``failed`` (the claim's
+      criteria see fewer seeds and say so through their ``n``).
+
+    ``capped``: the name of a boolean metric that marks a run stopped by its cap; such a
+    done run gets status ``capped`` (criteria that need a fitted time must exclude it).
+    Returns ``(frame, summaries)``.
     """
+    from ..validation import choice
+
+    choice("failed", failed, FAILED_POLICIES)
     from ..sweeps import Store, run_sweep
     from ..sweeps.executors import LocalExecutor
     from ..sweeps.spec import load_spec, run_key
 
-    store = ctx.out_dir / "study.sqlite"
+    store = ctx.out_dir / store_name
     ex = LocalExecutor(workers)
     summaries = []
     try:
@@ -126,9 +101,12 @@ def run_specs(ctx, specs: list[dict], *, workers: int):
     # only this claim's grid: a store adopted from a sibling claim may hold other runs
     keys = {run_key(sp.function, c) for sp in map(load_spec, specs) for c in sp.configs()}
     df = df[df["key"].isin(keys)].reset_index(drop=True)
-    failed = df[df["status"] == "failed"]
-    if len(failed):
+    if capped is not None and capped in df:
+        hit = (df["status"] == "done") & df[capped].fillna(False).astype(bool)
+        df.loc[hit, "status"] = "capped"
+    bad = df[df["status"] == "failed"]
+    if len(bad) and failed == "raise":
         raise RuntimeError(
-            f"{len(failed)} of {len(df)} runs failed; first error:\n{failed['error'].iloc[0]}"
+            f"{len(bad)} of {len(df)} runs failed; first error:\n{bad['error'].iloc[0]}"
         )
     return df, summaries
