@@ -37,9 +37,38 @@ def test_powerlaw_recovers_exponent_and_ci_covers():
         y = 3.0 * x**-0.7 * np.exp(rng.normal(0, 0.2, size=x.size))
         fit = powerlaw_fit(x, y, n_boot=400, seed=rep)
         assert fit.exponent == pytest.approx(-0.7, abs=0.1)
-        hits += fit.contains(-0.7)
+        hits += fit.contains(-0.7, tolerance=0.0)
     # 40 replicate fits of a 95% interval: expect ~38 hits; fewer than 33 has p < 0.01.
     assert hits >= 33
+
+
+def test_powerlaw_contains_needs_a_tolerance():
+    """A slope of exactly 1 computed as 0.9999999999999997 (issue 13) is inside [0.5, 1)
+    within any tolerance above rounding; a negative tolerance is refused."""
+    from sgdnoise.stats import PowerLawFit
+
+    fit = PowerLawFit(0.75, 1.0, 0.5, 0.9999999999999997, 0.95, 6)
+    assert not fit.contains(1.0, tolerance=0.0)
+    assert fit.contains(1.0, tolerance=1e-9)
+    with pytest.raises(ParameterError):
+        fit.contains(1.0, tolerance=-1.0)
+
+
+def test_powerlaw_few_groups_use_t_interval_on_group_slopes():
+    """≤ 5 seed groups: a t interval on the per-group slopes (scipy's t), never a bootstrap;
+    < 3 groups: no interval."""
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    x = np.tile([1.0, 2.0, 4.0, 8.0], 4)
+    g = np.repeat([0, 1, 2, 3], 4)
+    y = x ** (1.0 + np.repeat(rng.normal(0, 0.1, 4), 4))
+    fit = powerlaw_fit(x, y, groups=g, n_boot=100)
+    slopes = [stats.linregress(np.log(x[g == k]), np.log(y[g == k])).slope for k in range(4)]
+    lo, hi = stats.t.interval(0.95, 3, loc=np.mean(slopes), scale=stats.sem(slopes))
+    assert fit.ci_low == pytest.approx(lo, rel=1e-9) and fit.ci_high == pytest.approx(hi, rel=1e-9)
+    two = powerlaw_fit(x[:8], y[:8], groups=g[:8], n_boot=100)
+    assert np.isnan(two.ci_low) and np.isnan(two.ci_high)
 
 
 def test_powerlaw_grouped_bootstrap_and_errors():
