@@ -54,9 +54,75 @@ def test_reproduce_all_smoke_agrees_and_reports_every_claim(smoke_all, capsys):
     for cid in claims:
         rec, out = smoke_all[cid]
         assert rec["verdict"] == "agree", (cid, rec["summary"])
+        # the verdict comes from a non-empty list of judged criteria, all supported
+        assert rec["criteria"], cid
+        assert {c["decision"] for c in rec["criteria"]} == {"supported"}, cid
+        # the verdict is printed beside the summary: a summary repeating it read
+        # "agree — agree: …" in REPORT.md
+        assert not rec["summary"].lower().startswith(("agree", "disagree", "inconclusive")), cid
         assert rec["scale"] == "smoke" and (out / "report.md").is_file()
         assert f"[{cid}]({cid}/report.md) | smoke | agree" in index
     assert main(["report", str(smoke_all.root)]) == 0
     text = (smoke_all.root / "REPORT.md").read_text()
     for cid in claims:
         assert f"[agree]({cid}/report.md)" in text
+
+
+def _judged_claim(monkeypatch, decisions):
+    """Register, for this test only, a claim whose criteria end in ``decisions``."""
+    import numpy as np
+
+    from sgdnoise.experiments import registry
+    from sgdnoise.experiments.criteria import Criterion, judge
+    from sgdnoise.experiments.registry import Claim, ClaimResult
+
+    data = {"supported": 0.5, "contradicted": 2.0}
+
+    def run(ctx):
+        js = []
+        for i, d in enumerate(decisions):
+            if d == "undecided":
+                c = Criterion(f"c{i}", "larger T lowers it", "direction", effect=1.0, sign=-1)
+                js.append(judge(c, np.array([1.0, -1.0])))
+            else:
+                c = Criterion(f"c{i}", "the check passes", "machinery", low=0, high=1)
+                js.append(judge(c, data[d]))
+        return ClaimResult(summary="judged", criteria=js, metrics={"x": 1.0})
+
+    fake = Claim("fake-claim", "BG21", "a statement", run, ("smoke",))
+    monkeypatch.setattr(registry, "_REGISTRY", {**registry._REGISTRY, "fake-claim": fake})
+    monkeypatch.setattr(registry, "_discover", lambda: None)
+
+
+def test_result_json_carries_criteria_and_the_rule_decides(tmp_path, monkeypatch):
+    """result.json's verdict follows from its criteria by the one rule; each criterion has
+    the keys DESIGN.md §9 lists; report.md shows the criteria table; REPORT.md names the
+    source-paper column apart from the scale columns and counts each run's criteria."""
+    from sgdnoise.experiments.runner import reproduce
+
+    _judged_claim(monkeypatch, ["supported", "undecided"])
+    (rec,) = reproduce("fake-claim", scale="smoke", out=tmp_path / "a", progress=False)
+    saved = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert saved["verdict"] == rec["verdict"] == "inconclusive"
+    keys = {"name", "paper_says", "kind", "estimate", "ci_low", "ci_high", "decision", "power"}
+    assert all(keys <= set(c) for c in saved["criteria"])
+    assert [c["decision"] for c in saved["criteria"]] == ["supported", "undecided"]
+    report = (tmp_path / "a" / "report.md").read_text()
+    assert "| criterion | the paper says | kind |" in report and "1 supported" in report
+    assert "agree: agree" not in report
+
+    _judged_claim(monkeypatch, ["supported", "contradicted"])
+    (rec,) = reproduce("fake-claim", scale="smoke", out=tmp_path / "b", progress=False)
+    assert rec["verdict"] == "disagree"
+    assert main(["report", str(tmp_path)]) == 0
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| claim | source | smoke scale | cpu scale | paper scale |" in text
+    assert "(1✓ 1✗ 0?)" in text
+
+
+def test_a_claim_result_needs_judged_criteria():
+    from sgdnoise.errors import ParameterError
+    from sgdnoise.experiments.registry import ClaimResult
+
+    with pytest.raises(ParameterError, match="criteria"):
+        ClaimResult(summary="no criteria", criteria=[])
