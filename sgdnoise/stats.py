@@ -108,9 +108,7 @@ def powerlaw_fit(
             raise ParameterError("groups", g.shape, f"must have the shape of x {x.shape}")
         members = [np.flatnonzero(g == u) for u in np.unique(g)]
         if len(members) <= MAX_T_GROUPS:
-            per = [
-                _slope_intercept(lx[m], ly[m])[0] for m in members if np.unique(lx[m]).size >= 2
-            ]
+            per = [_slope_intercept(lx[m], ly[m])[0] for m in members if np.unique(lx[m]).size >= 2]
             lo = hi = float("nan")
             if len(per) >= 3:
                 per = np.asarray(per)

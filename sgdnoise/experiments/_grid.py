@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+
 def late_mean(history: list[dict], name: str, fraction: float) -> float:
     """Mean of ``name`` over the last ``fraction`` of the evaluations (at least one): the
     "late in training" average that P19 score runs by (constant SGD never settles, so one

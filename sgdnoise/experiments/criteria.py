@@ -433,9 +433,7 @@ def criteria_table(judgements) -> str:
     ]
     for j in judgements:
         says = j.paper_says + (" *(derived)*" if j.derived else "")
-        interval = (
-            "—" if not math.isfinite(j.ci_low) else f"[{_fmt(j.ci_low)}, {_fmt(j.ci_high)}]"
-        )
+        interval = "—" if not math.isfinite(j.ci_low) else f"[{_fmt(j.ci_low)}, {_fmt(j.ci_high)}]"
         power = "n/a" if j.power is None else f"{j.power:.2f}"
         rows.append(
             f"| {j.name} | {says} | {j.kind} | {_fmt(j.estimate)} | {interval} | {power} | "

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import ParameterError
-from .criteria import VERDICTS, Judgement, verdict
+from .criteria import Judgement, verdict
 
 SCALES = ("smoke", "cpu", "paper")
 PAPERS = {

@@ -118,7 +118,8 @@ def _write_report(claim: Claim, ctx: RunContext, res: ClaimResult, record: dict)
         f"**Verdict**: {res.verdict}. {res.summary}",
         "",
         "**Criteria** (verdict rule: any contradicted → disagree; all supported → agree; "
-        "else inconclusive; " + ", ".join(f"{n} {d}" for d, n in counts(res.criteria).items())
+        "else inconclusive; "
+        + ", ".join(f"{n} {d}" for d, n in counts(res.criteria).items())
         + "):",
         "",
         criteria_table(res.criteria),

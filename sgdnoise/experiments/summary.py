@@ -34,7 +34,7 @@ def collect_results(root: Path) -> list[dict]:
 
 
 def _criteria_counts(rec: dict) -> str:
-    """" (3✓ 0✗ 1?)" from a result's criteria (empty for results written before them)."""
+    """ " (3✓ 0✗ 1?)" from a result's criteria (empty for results written before them)."""
     crit = rec.get("criteria")
     if not crit:
         return ""

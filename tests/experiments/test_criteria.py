@@ -168,9 +168,7 @@ def test_exponent_has_no_exact_float_containment():
         EXPONENT.with_(tolerance=0.0)
 
 
-EXIST = Criterion(
-    "s", "BN does not consistently lower λmax", "existence", effect=1.0, sign=1
-)
+EXIST = Criterion("s", "BN does not consistently lower λmax", "existence", effect=1.0, sign=1)
 
 
 @pytest.mark.parametrize("n", SEEDS)
