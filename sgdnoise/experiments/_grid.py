@@ -12,8 +12,11 @@ functions, so importing a claim module does no work.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
+
+from ..errors import ParameterError
 
 
 def late_mean(history: list[dict], name: str, fraction: float) -> float:
@@ -57,6 +60,25 @@ def adopt_sibling_store(ctx, sibling: str) -> bool:
 
 
 FAILED_POLICIES = ("raise", "drop")
+_BAD_INPUT = re.compile(r"^sgdnoise\.errors\.ParameterError: invalid (.+?)=(.*): (.*)$")
+
+
+class _Shown(str):
+    """A value already written as it should appear (``repr`` adds no quotes)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _reraise_bad_input(errors) -> None:
+    """When a worker refused its input (a ParameterError, e.g. a data file that is missing or
+    fails its checksum), raise that same one-line error here, so the user reads it instead of
+    a worker's traceback (issue 16)."""
+    for text in errors.dropna():
+        last = str(text).strip().splitlines()[-1] if str(text).strip() else ""
+        m = _BAD_INPUT.match(last)
+        if m:
+            raise ParameterError(m.group(1), _Shown(m.group(2)), m.group(3))
 
 
 def run_grid(
@@ -107,6 +129,7 @@ def run_grid(
         df.loc[hit, "status"] = "capped"
     bad = df[df["status"] == "failed"]
     if len(bad) and failed == "raise":
+        _reraise_bad_input(bad["error"])
         raise RuntimeError(
             f"{len(bad)} of {len(df)} runs failed; first error:\n{bad['error'].iloc[0]}"
         )

@@ -150,6 +150,7 @@ def _write_report(claim: Claim, ctx: RunContext, res: ClaimResult, record: dict)
 
 def _run_one(claim: Claim, scale: str, out: Path, seed: int, device: str, data_dir, progress):
     tmp = out.with_name(out.name + ".partial")
+    fresh = not tmp.exists()
     if tmp.exists():
         # A killed run's sweep stores (SQLite + WAL) survive so that its grid resumes where
         # it stopped (DESIGN.md §6); everything else it left is removed.
@@ -160,7 +161,14 @@ def _run_one(claim: Claim, scale: str, out: Path, seed: int, device: str, data_d
     tmp.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(claim.id, scale, tmp, seed, device, data_dir, progress)
     t0 = time.perf_counter()
-    res = claim.run(ctx)
+    try:
+        res = claim.run(ctx)
+    except ParameterError:
+        # bad input found inside the run (a data file, a worker's check): the user gets the
+        # one line, and a folder this call created is removed — a resumed run's store stays
+        if fresh:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if not isinstance(res, ClaimResult):
         raise TypeError(f"claim {claim.id} returned {type(res).__name__}, not ClaimResult")
     record = {

@@ -48,6 +48,11 @@ def write_combined_report(root, out=None) -> Path:
         raise ParameterError("path", str(root), "must be an existing folder of claim results")
     out = Path(out) if out is not None else root / "REPORT.md"
     results = collect_results(root)
+    stores = sorted(root.rglob("*.sqlite"))
+    if not results and not stores:
+        raise ParameterError(
+            "path", str(root), "holds no result.json and no sweep store: nothing to report"
+        )
     newest: dict[tuple[str, str], dict] = {}
     for r in results:
         newest.setdefault((r["claim"], r["scale"]), r)
@@ -89,7 +94,6 @@ def write_combined_report(root, out=None) -> Path:
                 f"- **{r['claim']}** ({r['scale']}, {r['seconds']:.0f} s): "
                 f"{r['verdict']} — {r['summary']}"
             )
-    stores = sorted(root.rglob("*.sqlite"))
     if stores:
         lines += ["", "## Sweep stores", ""]
         lines += [

@@ -126,3 +126,50 @@ def test_a_claim_result_needs_judged_criteria():
 
     with pytest.raises(ParameterError, match="criteria"):
         ClaimResult(summary="no criteria", criteria=[])
+
+
+def test_report_of_an_empty_folder_exits_2_and_writes_nothing(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "nothing to report" in capsys.readouterr().err
+    assert not (tmp_path / "REPORT.md").exists()
+
+
+def test_bad_input_inside_a_claim_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    """A ParameterError raised inside a claim's run (here: its data) reaches the user as the
+    one line, exit 2, and the folder that run had started is gone."""
+    from sgdnoise.errors import ParameterError
+    from sgdnoise.experiments import registry
+    from sgdnoise.experiments.registry import Claim
+
+    def run(ctx):
+        (ctx.out_dir / "half-written.txt").write_text("x")
+        raise ParameterError("data_dir", "/nowhere", "must hold the CIFAR-10 files")
+
+    fake = Claim("fake-claim", "BG21", "a statement", run, ("smoke",))
+    monkeypatch.setattr(registry, "_REGISTRY", {**registry._REGISTRY, "fake-claim": fake})
+    monkeypatch.setattr(registry, "_discover", lambda: None)
+    out = tmp_path / "run"
+    assert main(["reproduce", "fake-claim", "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "data_dir" in err
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_workers_bad_input_is_raised_as_the_same_line():
+    """run_grid turns a failed run whose traceback ends in a ParameterError into that
+    ParameterError (the user reads one line, not the worker's traceback)."""
+    import traceback
+
+    import pandas as pd
+
+    from sgdnoise.errors import ParameterError
+    from sgdnoise.experiments._grid import _reraise_bad_input
+
+    try:
+        raise ParameterError("data_dir", "/x y", "must be an existing folder")
+    except ParameterError:
+        text = traceback.format_exc()
+    with pytest.raises(ParameterError) as e:
+        _reraise_bad_input(pd.Series([None, "RuntimeError: other", text]))
+    assert str(e.value) == "invalid data_dir='/x y': must be an existing folder"
+    _reraise_bad_input(pd.Series(["Traceback …\nZeroDivisionError: division by zero"]))
