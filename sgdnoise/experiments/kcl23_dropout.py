@@ -1,28 +1,118 @@
-"""KCL23 `kcl23-dropout`: higher dropout probabilities give smaller λmax, yet excessive
-dropout degrades test accuracy.
+"""KCL23 `kcl23-dropout`: "for dropout, excessively high dropout probabilities can degrade
+generalization, even as they promote smaller λmax" (Kaur, Cohen & Lipton 2023, abstract,
+finding (4); DESIGN.md §4.5).
 
-Kaur, Cohen & Lipton (2023), finding (4); DESIGN.md §4.5.  Grid: p ∈ {0, 0.1, 0.2, 0.5, 0.6,
-0.7} × seeds (smoke: {0, 0.2, 0.5}), through the shared protocol (:mod:`._kcl23_protocol`;
-dropout is off while λmax is measured).  Criteria: λmax falls with p — Spearman ρ(p, λmax)
-over runs with a bootstrap 95% interval below 0; excessive dropout hurts — test accuracy at
-the largest p that reached the target is below the best p's, seed-paired 95% t interval
-below 0.  Smoke checks the machinery and the λmax part only.
+Grid: p ∈ {0, 0.1, 0.2, 0.5, 0.6, 0.7} × seeds (smoke: {0, 0.2, 0.5}) through the KCL23
+protocol (:mod:`._kcl23_worker`; dropout is off while λmax is measured).  Criteria
+(:mod:`.criteria`):
+
+* ``lambda-falls`` (direction): per seed, Spearman's rank correlation of λmax with p over
+  that seed's runs at the target, < 0.  Effect: ρ = −0.5.
+* ``excess-degrades`` (cpu/paper; existence — "can degrade"): p_top = the largest p with
+  at least 3 seeds at the target; one cell per smaller p, per seed acc(p_top) − acc(p).
+  Supported when some cell shows a loss beyond its spread (Bonferroni over the cells, so
+  picking the best smaller p costs its multiplicity), contradicted when every cell shows
+  p_top *better*, undecided otherwise.  Effect: one accuracy point.  (The earlier
+  "best p = argmax of the seed means" comparison could not fail: its estimate is ≤ 0 by
+  construction.)
+
+Smoke judges the machinery and the λmax direction; the accuracy part is reported there.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from . import _kcl23_analysis as A
+from .criteria import MIN_UNITS, Criterion, paired
 from .registry import ClaimResult, claim
 
-PS = {
-    "smoke": [0.0, 0.2, 0.5],
-    "cpu": [0.0, 0.1, 0.2, 0.5, 0.6, 0.7],
-    "paper": [0.0, 0.1, 0.2, 0.5, 0.6, 0.7],
+
+@dataclass(frozen=True)
+class Settings:
+    ps: tuple[float, ...]
+    lr: float
+    batch: int
+    seeds: int
+
+
+SETTINGS = {
+    # p = 0.7 did not reach 99% training accuracy within 80 epochs on the smoke MLP
+    "smoke": Settings(ps=(0.0, 0.2, 0.5), lr=0.05, batch=16, seeds=3),
+    # at cpu p = 0.7 never reaches 99% (200-epoch cap, measured): those runs are capped
+    # and p_top is 0.6; the loss at p = 0.6 measured −0.011 (per-seed sd ≈ 0.008) over 8 seeds
+    "cpu": Settings(ps=(0.0, 0.1, 0.2, 0.5, 0.6, 0.7), lr=0.03, batch=32, seeds=8),
+    "paper": Settings(ps=(0.0, 0.1, 0.2, 0.5, 0.6, 0.7), lr=0.05, batch=128, seeds=5),
 }
-SGD = {
-    "smoke": dict(lr=0.05, batch=16),
-    "cpu": dict(lr=0.03, batch=32),
-    "paper": dict(lr=0.05, batch=128),
-}
+
+
+def criteria(smoke: bool) -> list[Criterion]:
+    """The claim's criteria at a scale (module docstring)."""
+    out = [
+        Criterion(
+            "lambda-falls",
+            "higher dropout probabilities promote smaller λmax (per-seed Spearman ρ of λmax "
+            "with p)",
+            "direction", sign=-1, effect=0.5,
+            effect_reason="a rank correlation of −0.5: half-way to a monotone fall",
+        )
+    ]  # fmt: skip
+    if not smoke:
+        out.append(
+            Criterion(
+                "excess-degrades",
+                "excessively high dropout probabilities can degrade generalization (test "
+                "accuracy at the largest p reaching 99% train accuracy minus at a smaller p)",
+                "existence", sign=-1, effect=A.ACC_EFFECT, effect_reason=A.ACC_EFFECT_REASON,
+            )
+        )  # fmt: skip
+    return out
+
+
+def top_p(ok) -> float | None:
+    """The largest p with at least :data:`MIN_UNITS` seeds at the target (None: none)."""
+    n = ok.groupby("dropout")["seed"].nunique()
+    n = n[n >= MIN_UNITS]
+    return float(n.index.max()) if len(n) else None
+
+
+def analyse(df, s: Settings, scale: str):
+    """Criteria, metrics, report and summary from the grid's frame."""
+    smoke = scale == "smoke"
+    ok = A.measured(df)
+    rho = A.per_seed_spearman(ok, "dropout", "lambda_max")
+    top = top_p(ok)
+    cells = (
+        {}
+        if top is None
+        else {f"p={p:g}": paired(ok, "test_accuracy", "dropout", top, p) for p in s.ps if p < top}
+    )
+    crits = criteria(smoke)
+    data = {"lambda-falls": rho, "excess-degrades": cells or "no p with 3 seeds at the target"}
+    judged = A.judge(df, crits, data, smoke)
+    metrics = {"spearman_p_lambda": A.mean_interval(rho)[0], "top_p": top or float("nan")}
+    for p, sub in ok.groupby("dropout"):
+        metrics[f"lambda_mean_p{p:g}"] = float(sub["lambda_max"].mean())
+        metrics[f"acc_mean_p{p:g}"] = float(sub["test_accuracy"].mean())
+    head, head_text = A.headline(ok)
+    metrics |= head
+    rows = [f"| p | acc(p_top = {top}) − acc(p), per seed |", "| --- | --- |"]
+    rows += [f"| {lab[2:]} | {A.effect_cell(v, '+.4f')} |" for lab, v in cells.items()]
+    missed = df[df["status"] != "done"].groupby("dropout").size()
+    details = (
+        A.summary_table(df, ["dropout"])
+        + f"\n\nPer-seed Spearman ρ(p, λmax): {A.effect_cell(rho, '+.2f')}.\n\n"
+        + "\n".join(rows)
+        + ("\n\n(reported, not judged at smoke)" if smoke else "")
+        + "\n\nRuns not at the target (capped or diverged; left out): "
+        + (", ".join(f"p = {p:g}: {n}" for p, n in missed.items()) if len(missed) else "none")
+        + f".  {head_text}"
+    )
+    summary = (
+        f"λmax vs dropout p: per-seed ρ = {metrics['spearman_p_lambda']:+.2f}; "
+        f"largest p at 99% train accuracy: {top}."
+    )
+    return judged, metrics, details, summary
 
 
 @claim(
@@ -31,71 +121,14 @@ SGD = {
     statement="higher dropout lowers λmax, yet excessive dropout degrades test accuracy",
 )
 def run(ctx):
-    from matplotlib.figure import Figure
+    from . import _kcl23_worker as W
 
-    from . import _kcl23_protocol as P
-
-    df = P.run_grid(
-        ctx,
-        "kcl23-dropout",
-        P.fixed_for(ctx.scale, **SGD[ctx.scale]),
-        {"dropout": PS[ctx.scale], "seed": P.seeds(ctx.scale, "kcl23-dropout")},
-    )
-    mach = P.machinery_checks(df)
-    ok_mach = P.machinery_ok(mach, all_reached=ctx.scale == "smoke")
-    ok = P.reached_runs(df)
-    r_lam = P.rank_correlation(ok, "dropout", "lambda_max", seed=ctx.seed)
-    means = ok.groupby("dropout")["test_accuracy"].mean()
-    best, top = float(means.idxmax()), float(means.index.max())
-    hurt = P.paired_effect(ok, "test_accuracy", "dropout", best, top)[None]
-    lam_falls = r_lam[2] < 0
-    statement = {
-        "λmax falls with p": True if lam_falls else (False if r_lam[1] > 0 else None),
-        # hurt = acc(largest p) − acc(best p): below 0 supports the statement
-        "excessive p degrades accuracy": None
-        if best == top
-        else (True if hurt.negative else (False if hurt.positive else None)),
-    }
-    verdict, reason = P.decide(ctx.scale, ok_mach, {"λmax falls with p": lam_falls}, statement)
-    metrics = dict(mach)
-    head, head_text = P.headline(ok, ctx.seed)
-    metrics.update(head)
-    metrics.update(
-        spearman_p_lambda=r_lam[0],
-        spearman_p_lambda_ci_low=r_lam[1],
-        spearman_p_lambda_ci_high=r_lam[2],
-        best_p=best,
-        largest_p_reached=top,
-        acc_largest_minus_best=hurt.mean,
-    )
-    for p, sub in ok.groupby("dropout"):
-        metrics[f"lambda_mean_p{p:g}"] = float(sub["lambda_max"].mean())
-        metrics[f"acc_mean_p{p:g}"] = float(sub["test_accuracy"].mean())
-    fig = Figure(figsize=(6.4, 3.4))
-    a1, a2 = fig.subplots(1, 2)
-    for ax, col, lab in ((a1, "lambda_max", "λmax"), (a2, "test_accuracy", "test accuracy")):
-        ax.plot(ok["dropout"], ok[col], "o", alpha=0.5)
-        m = ok.groupby("dropout")[col].mean()
-        ax.plot(m.index, m.values, "k-")
-        ax.set_xlabel("dropout p")
-        ax.set_ylabel(lab)
-    fig.suptitle("KCL23: dropout")
+    s = SETTINGS[ctx.scale]
+    df = W.run_grid(
+        ctx, "kcl23-dropout", W.fixed_for(ctx.scale, lr=s.lr, batch=s.batch),
+        {"dropout": list(s.ps), "seed": list(range(s.seeds))},
+    )  # fmt: skip
+    judged, metrics, details, summary = analyse(df, s, ctx.scale)
+    fig = A.figure(A.measured(df), "dropout", None, "KCL23: dropout", xlog=False)
     ctx.savefig(fig, "kcl23_dropout")
-    details = (
-        P.summary_table(df, ["dropout"])
-        + f"\n\nSpearman ρ(p, λmax) = {r_lam[0]:.2f} [{r_lam[1]:.2f}, {r_lam[2]:.2f}]; best p = "
-        f"{best:g}, largest p that reached 99% = {top:g}, accuracy there minus at the best p = "
-        f"{hurt.mean:+.4f} [{hurt.ci_low:+.4f}, {hurt.ci_high:+.4f}].  Runs that did not reach "
-        f"the target within the epoch cap are excluded.  Verdict rule: {reason}.  "
-        + head_text
-        + (
-            " Smoke scale checks the machinery and the λmax part only."
-            if ctx.scale == "smoke"
-            else ""
-        )
-    )
-    summary = (
-        f"λmax vs dropout p: ρ = {r_lam[0]:.2f} [{r_lam[1]:.2f}, {r_lam[2]:.2f}]; "
-        f"best test accuracy at p = {best:g} ({ctx.scale} scale)."
-    )
-    return ClaimResult(verdict=verdict, summary=summary, metrics=metrics, details=details)
+    return ClaimResult(summary=summary, criteria=judged, metrics=metrics, details=details)

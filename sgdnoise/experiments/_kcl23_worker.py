@@ -1,0 +1,190 @@
+"""The KCL23 measurement protocol: one sweepable run, the nets per scale, and the grid call.
+
+Kaur, Cohen & Lipton (2023), "On the maximum Hessian eigenvalue and generalization";
+DESIGN.md §4.5.  One run = train a net by vanilla SGD (no momentum, no augmentation, no
+weight decay; SAM when ``rho > 0``) until the first epoch whose full-training-set accuracy
+reaches ``target`` (99%), then measure
+
+    λmax = largest eigenvalue of ∇²L(w),  L = (1/m) Σ_{i ≤ m} ℓ_i(w),
+
+on a fixed set of m training points (m = 1000 in the paper) by Lanczos on exact
+Hessian-vector products (:func:`sgdnoise.nets.hessian_top_eigenvalues`; batch norm in train
+mode in chunks of the training batch size, dropout off), and the test accuracy there.
+``check_power=True`` also runs the power iteration (the baseline method, an independent
+eigen-solver on the same operator) so that smoke can check the Lanczos values.
+
+:func:`kcl23_run` is the sweepable (the sweeps store keys runs by :data:`FUNCTION`);
+:func:`run_grid` runs a claim's grid through :func:`._grid.run_grid`.  A run that misses
+the target within ``max_epochs`` comes back with status ``capped`` (λmax measured at the
+last epoch, not KCL23's measurement point: the analysis leaves it out).  Importing this
+module does no work and imports no torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from ..sweeps.tasks import sweepable
+from ..validation import boolean, choice, in_range, integer, nonnegative, positive
+
+FUNCTION = "sgdnoise.experiments._kcl23_worker:kcl23_run"
+TARGET = 0.99  # KCL23 measure at the first epoch with ≥ 99% training accuracy
+
+
+def _check(
+    *, data, n_train, n_test, pool, arch, width, depth, batch_norm, dropout, lr, batch, rho,
+    max_epochs, n_measure, seed, target=TARGET, data_dir="", hessian_tol=1e-4,
+    hessian_iter=60, check_power=False, threads=1, device="cpu",
+):  # fmt: skip
+    """The one set of bounds of :func:`kcl23_run` (spec time and run time)."""
+    return dict(
+        data=choice("data", data, ("cifar10", "mnist")),
+        n_train=integer("n_train", n_train, minimum=10),
+        n_test=integer("n_test", n_test, minimum=10),
+        pool=integer("pool", pool, minimum=1, maximum=8),
+        arch=choice("arch", arch, ("mlp", "convnet", "resnet18", "resnet-small", "vgg11")),
+        width=integer("width", width, minimum=1),
+        depth=integer("depth", depth, minimum=1),
+        batch_norm=boolean("batch_norm", batch_norm),
+        dropout=in_range("dropout", dropout, 0.0, 1.0, high_open=True),
+        lr=positive("lr", lr),
+        batch=integer("batch", batch, minimum=1, maximum=n_train),
+        rho=nonnegative("rho", rho),
+        max_epochs=integer("max_epochs", max_epochs, minimum=1),
+        n_measure=integer("n_measure", n_measure, minimum=2, maximum=n_train),
+        seed=integer("seed", seed, minimum=0),
+        target=in_range("target", target, 0.0, 1.0, low_open=True),
+        data_dir=str(data_dir),
+        hessian_tol=positive("hessian_tol", hessian_tol),
+        hessian_iter=integer("hessian_iter", hessian_iter, minimum=2),
+        check_power=boolean("check_power", check_power),
+        threads=integer("threads", threads, minimum=1),
+        device=choice("device", device, ("cpu", "cuda", "auto")),
+    )
+
+
+@sweepable("kcl23-run", validate=_check)
+def kcl23_run(
+    *, data, n_train, n_test, pool, arch, width, depth, batch_norm, dropout, lr, batch, rho,
+    max_epochs, n_measure, seed, target=TARGET, data_dir="", hessian_tol=1e-4,
+    hessian_iter=60, check_power=False, threads=1, device="cpu",
+) -> dict:  # fmt: skip
+    """Train to the first epoch with training accuracy ≥ ``target`` and measure λmax there.
+
+    Metrics: ``lambda_max`` (Lanczos), ``lambda_max_power`` (power iteration, when
+    ``check_power``), ``hessian_products``, ``test_accuracy``, ``train_accuracy``,
+    ``reached`` (1 when the target was reached within ``max_epochs``), ``capped`` (its
+    complement: the run stopped at the epoch cap), ``epochs``, ``steps``,
+    ``train_seconds``; status ``diverged`` when SGD blew up.
+    """
+    c = _check(**locals())
+    from ..nets import hessian_top_eigenvalues, make_model, power_iteration, train
+    from ..nets.hessian import HessianOperator
+    from ._grid import set_threads
+    from ._netdata import dataset
+
+    set_threads(c["threads"])
+    d = dataset(
+        c["data"], n_train=c["n_train"], n_test=c["n_test"], pool=c["pool"],
+        data_dir=c["data_dir"], device=c["device"],
+    )  # fmt: skip
+    net = make_model(
+        c["arch"], input_shape=d.input_shape, num_outputs=d.num_classes, width=c["width"],
+        depth=c["depth"], batch_norm=c["batch_norm"], dropout=c["dropout"], seed=c["seed"],
+        device=d.x_train.device,
+    )  # fmt: skip
+    r = train(
+        net, d, lr=c["lr"], batch_size=c["batch"], epochs=c["max_epochs"], rho=c["rho"],
+        target_train_accuracy=c["target"], seed=c["seed"],
+    )  # fmt: skip
+    if r.diverged:
+        return {"status": "diverged", "reached": 0.0, "steps": float(r.steps)}
+    xm, ym = d.x_train[: c["n_measure"]], d.y_train[: c["n_measure"]]
+    spec = hessian_top_eigenvalues(
+        net, xm, ym, chunk_size=c["batch"], k=1, tol=c["hessian_tol"],
+        max_iter=c["hessian_iter"], seed=c["seed"],
+    )  # fmt: skip
+    reached = float(r.stop_reason == "train_accuracy")
+    out = {
+        "lambda_max": float(spec.eigenvalues[0]),
+        "hessian_products": float(spec.n_products),
+        "test_accuracy": float(r.final["test_accuracy"]),
+        "train_accuracy": float(r.final["train_accuracy"]),
+        "reached": reached,
+        "capped": 1.0 - reached,
+        "epochs": float(r.epochs),
+        "steps": float(r.steps),
+        "train_seconds": float(r.seconds),
+    }
+    if c["check_power"]:
+        op = HessianOperator(net, xm, ym, chunk_size=c["batch"])
+        pw = power_iteration(
+            op.matvec, op.n, max_iter=400, tol=1e-5, seed=c["seed"], dtype=op.dtype,
+            device=op.device,
+        )  # fmt: skip
+        out["lambda_max_power"] = float(pw.eigenvalues[0])
+    return out
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The net, data and budget of the protocol at one scale (a claim adds its grid axes)."""
+
+    data: str
+    n_train: int
+    n_test: int
+    pool: int
+    arch: str
+    width: int
+    depth: int
+    max_epochs: int
+    n_measure: int
+    check_power: bool
+
+
+#: smoke: 256 MNIST training images pooled to 14×14, a two-layer MLP — checks the machinery
+#: (power iteration beside Lanczos on every run); cpu: 1000 real CIFAR-10 images (KCL23's
+#: measurement-set size, measured on all of them), an MLP; paper: CIFAR-10 with ResNet-18 as
+#: KCL23, λmax on 1000 fixed training points.
+PROTOCOL = {
+    "smoke": Protocol("mnist", 256, 500, 2, "mlp", 64, 2, 80, 256, True),
+    "cpu": Protocol("cifar10", 1000, 1017, 1, "mlp", 512, 2, 200, 1000, False),
+    "paper": Protocol("cifar10", 50000, 10000, 1, "resnet18", 1, 2, 300, 1000, False),
+}
+DEFAULTS = dict(batch_norm=False, dropout=0.0, rho=0.0)
+
+
+def fixed_for(scale: str, **overrides) -> dict:
+    """The protocol's fixed settings at ``scale`` with a claim's overrides."""
+    return {**DEFAULTS, **asdict(PROTOCOL[scale]), **overrides}
+
+
+def run_grid(ctx, name: str, fixed: dict, product: dict, *, zip_axes: dict | None = None):
+    """Run one claim's grid (``product`` axes, optionally one ``zip`` group) through
+    :func:`._grid.run_grid` into ``ctx.out_dir/study.sqlite`` (resumable); one worker
+    process per core, at most one per run.  A failed run raises (a claim gives no verdict
+    on a grid with unexplained holes); a run that missed the target is ``capped``.
+    Returns the frame."""
+    from ..sweeps.executors import default_workers
+    from ._grid import run_grid as grid
+
+    axes = set(product) | set(zip_axes or {})
+    fixed = {k: v for k, v in fixed.items() if k not in axes}
+    fixed["data_dir"] = "" if ctx.data_dir is None else str(ctx.data_dir)
+    if ctx.device != "cpu":  # cpu is the default: keeps the smoke/cpu run keys stable
+        fixed["device"] = ctx.device
+    spec = {
+        "name": name,
+        "description": f"KCL23 protocol grid for {name}",
+        "function": FUNCTION,
+        "fixed": fixed,
+        "product": product,
+    }
+    n_runs = math.prod(len(v) for v in product.values())
+    if zip_axes:
+        spec["zip"] = [zip_axes]
+        n_runs *= len(next(iter(zip_axes.values())))
+    workers = max(1, min(default_workers(), n_runs))
+    df, _ = grid(ctx, [spec], workers=workers, failed="raise", capped="capped")
+    return df
