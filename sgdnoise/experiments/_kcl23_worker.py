@@ -160,31 +160,27 @@ def fixed_for(scale: str, **overrides) -> dict:
     return {**DEFAULTS, **asdict(PROTOCOL[scale]), **overrides}
 
 
-def run_grid(ctx, name: str, fixed: dict, product: dict, *, zip_axes: dict | None = None):
-    """Run one claim's grid (``product`` axes, optionally one ``zip`` group) through
-    :func:`._grid.run_grid` into ``ctx.out_dir/study.sqlite`` (resumable); one worker
-    process per core, at most one per run.  A failed run raises (a claim gives no verdict
-    on a grid with unexplained holes); a run that missed the target is ``capped``.
-    Returns the frame."""
+def run_grid(ctx, name: str, fixed: dict, product: dict, *, zips: tuple[dict, ...] = ()):
+    """Run one claim's grid through :func:`._grid.run_grid` into ``ctx.out_dir /
+    study.sqlite`` (resumable): the ``product`` axes, crossed with each ``zip`` group in
+    turn (one sweep spec per group: a group's axes vary together, and two groups may
+    share values).  One worker process per core, at most one per run.  A failed run
+    raises (a claim gives no verdict on a grid with unexplained holes); a run that missed
+    the target is ``capped``.  Returns the frame."""
     from ..sweeps.executors import default_workers
     from ._grid import run_grid as grid
 
-    axes = set(product) | set(zip_axes or {})
+    axes = set(product).union(*zips)
     fixed = {k: v for k, v in fixed.items() if k not in axes}
     fixed["data_dir"] = "" if ctx.data_dir is None else str(ctx.data_dir)
     if ctx.device != "cpu":  # cpu is the default: keeps the smoke/cpu run keys stable
         fixed["device"] = ctx.device
-    spec = {
-        "name": name,
-        "description": f"KCL23 protocol grid for {name}",
-        "function": FUNCTION,
-        "fixed": fixed,
-        "product": product,
-    }
+    base = {"function": FUNCTION, "fixed": fixed, "product": product}
+    specs = [
+        dict(base, name=f"{name}-{i}" if i else name, zip=[z]) for i, z in enumerate(zips)
+    ] or [dict(base, name=name)]
     n_runs = math.prod(len(v) for v in product.values())
-    if zip_axes:
-        spec["zip"] = [zip_axes]
-        n_runs *= len(next(iter(zip_axes.values())))
+    n_runs *= sum(len(next(iter(z.values()))) for z in zips) if zips else 1
     workers = max(1, min(default_workers(), n_runs))
-    df, _ = grid(ctx, [spec], workers=workers, failed="raise", capped="capped")
+    df, _ = grid(ctx, specs, workers=workers, failed="raise", capped="capped")
     return df

@@ -2,7 +2,7 @@
 change λmax without affecting generalization" (Kaur, Cohen & Lipton 2023, abstract,
 finding (2); DESIGN.md §4.5).
 
-Grid (one ``zip`` group × seeds, through :mod:`._kcl23_worker`): the ladder (η, B) =
+Grid (two ``zip`` groups × seeds, through :mod:`._kcl23_worker`): the ladder (η, B) =
 (k η0, k B0) for k = 1, 2, 4, 8 (η/B fixed), plus the control (k_max η0, B0): η alone
 changed by the ladder's full factor.  Per seed, the change of a quantity across the
 ladder is its least-squares line against log k, read between k = 1 and k_max (all four
@@ -53,10 +53,10 @@ SETTINGS = {
 }
 
 
-def zip_axes(s: Settings) -> dict:
-    """The ladder (k η0, k B0) followed by the control (k_max η0, B0)."""
-    lr = [k * s.lr0 for k in s.ks] + [max(s.ks) * s.lr0]
-    return {"lr": lr, "batch": [k * s.batch0 for k in s.ks] + [s.batch0]}
+def zip_axes(s: Settings) -> tuple[dict, dict]:
+    """The ladder (k η0, k B0), and the control (k_max η0, B0)."""
+    ladder = {"lr": [k * s.lr0 for k in s.ks], "batch": [k * s.batch0 for k in s.ks]}
+    return ladder, {"lr": [max(s.ks) * s.lr0], "batch": [s.batch0]}
 
 
 def ladder(ok, s: Settings):
@@ -177,7 +177,7 @@ def run(ctx):
     s = SETTINGS[ctx.scale]
     df = W.run_grid(
         ctx, "kcl23-scaling", W.fixed_for(ctx.scale), {"seed": list(range(s.seeds))},
-        zip_axes=zip_axes(s),
+        zips=zip_axes(s),
     )  # fmt: skip
     judged, metrics, details, summary = analyse(df, s, ctx.scale)
     fig = A.figure(figure_frame(A.measured(df), s), "k", "arm", "KCL23: η and B scaled together")

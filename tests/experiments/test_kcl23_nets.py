@@ -220,8 +220,11 @@ def test_sam_lambda_direction_and_fade(scale):
 
 def test_scaling_direction_and_equivalence_margin_from_the_control():
     s = kcl23_scaling.SETTINGS["cpu"]
-    z = kcl23_scaling.zip_axes(s)
-    cells = [dict(lr=lr, batch=b) for lr, b in zip(z["lr"], z["batch"], strict=True)]
+    cells = [
+        dict(lr=lr, batch=b)
+        for z in kcl23_scaling.zip_axes(s)
+        for lr, b in zip(z["lr"], z["batch"], strict=True)
+    ]
     on = lambda c: math.isclose(c["lr"] / c["batch"], s.lr0 / s.batch0)  # noqa: E731
     # η alone ×8 costs 4 points: margin 0.02; the ladder moves accuracy by ≈ 0
     acc = lambda c: 0.5 - (0.0 if on(c) else 0.04)  # noqa: E731
@@ -235,8 +238,11 @@ def test_scaling_direction_and_equivalence_margin_from_the_control():
     assert d == {"lambda-changes": "contradicted", "accuracy-unaffected": "contradicted"}
     # smoke judges the λmax direction only (and the machinery)
     ss = kcl23_scaling.SETTINGS["smoke"]
-    zs = kcl23_scaling.zip_axes(ss)
-    cells = [dict(lr=lr, batch=b) for lr, b in zip(zs["lr"], zs["batch"], strict=True)]
+    cells = [
+        dict(lr=lr, batch=b)
+        for z in kcl23_scaling.zip_axes(ss)
+        for lr, b in zip(z["lr"], z["batch"], strict=True)
+    ]
     flat = frame(cells, lambda c: 5.0, lambda c: 0.8, seeds=ss.seeds)
     d = decisions(kcl23_scaling.analyse(flat, ss, "smoke")[0])
     assert "accuracy-unaffected" not in d and d["lambda-changes"] != "supported"
@@ -318,3 +324,32 @@ def test_figure_log_axes_label_only_the_given_ticks():
     for axis in (ax_lam.xaxis, ax_lam.yaxis, ax_scatter.xaxis):
         assert [t.get_text() for t in axis.get_ticklabels(minor=True) if t.get_text()] == []
     assert [t.get_text() for t in ax_lam.get_xticklabels()] == ["0.05", "0.2"]
+
+
+class _Specs(Exception):
+    pass
+
+
+@pytest.mark.parametrize("claim", ["kcl23-lr", "kcl23-scaling", "kcl23-sam", "kcl23-dropout",
+                                   "kcl23-bn"])  # fmt: skip
+@pytest.mark.parametrize("scale", ["smoke", "cpu", "paper"])
+def test_every_grid_is_a_valid_sweep(claim, scale, monkeypatch, tmp_path):
+    """Each claim's grid at each scale loads as sweep specs (the worker's bounds checked on
+    every point, no repeated run) with the seeds its Settings state — without training."""
+    import importlib
+
+    from sgdnoise.experiments import _grid
+    from sgdnoise.experiments.runner import RunContext
+    from sgdnoise.sweeps.spec import load_spec, run_key
+
+    def fake(ctx, specs, **kw):
+        raise _Specs([load_spec(s) for s in specs])
+
+    monkeypatch.setattr(_grid, "run_grid", fake)
+    mod = importlib.import_module("sgdnoise.experiments." + claim.replace("-", "_"))
+    with pytest.raises(_Specs) as e:
+        mod.run(RunContext(claim, scale, tmp_path, progress=False))
+    keys = [run_key(sp.function, c) for sp in e.value.args[0] for c in sp.configs()]
+    assert len(set(keys)) == len(keys)  # no run twice, across the specs too
+    configs = [c for sp in e.value.args[0] for c in sp.configs()]
+    assert {c["seed"] for c in configs} == set(range(mod.SETTINGS[scale].seeds))
