@@ -153,7 +153,7 @@ def test_figures_draw_on_a_synthetic_grid(tmp_path):
 
     df = grid(falls_with_T, seeds=3)
     df.loc[0, ["status", "test_loss", "domain_loss"]] = ["diverged", math.nan, math.nan]
-    _figures(Ctx(), df, 0.05)
+    _figures(Ctx(), df)
     assert set(saved) == {"bg21_cifar_test_loss_vs_T", "bg21_cifar_equal_T"}
     for ax in saved["bg21_cifar_equal_T"].axes:  # log axis labelled at the grid's T only
         assert ax.get_xscale() == "log"
