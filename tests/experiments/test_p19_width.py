@@ -1,18 +1,25 @@
-"""Claims p19-width and p19-bmax: the analysis checked by hand on a constructed grid, the
-fan-in convention against the real models, and both claims at smoke scale on real data."""
+"""Claims p19-width and p19-bmax: the analysis by hand on a constructed grid, the criteria on
+synthetic grids where P19 holds / fails / is censored, the smoke criteria failing with a
+broken ingredient, the fan-in convention against the real models, the specs of every
+scale, and both claims at smoke scale on real data."""
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from sgdnoise.experiments.p19_width import analyse_family, reference_fan_in
+from sgdnoise.experiments import _p19_analysis as an
+from sgdnoise.experiments import p19_bmax, p19_width
+from sgdnoise.experiments._p19_grid import SETTINGS, Family, reference_fan_in, specs
 from sgdnoise.nets import make_model, scaled_layers
 from sgdnoise.sweeps import Store
+
+N = 512
 
 
 @pytest.mark.parametrize(
@@ -27,9 +34,14 @@ def test_reference_fan_in_is_the_first_hidden_to_hidden_layer(arch, width, shape
     assert reference_fan_in(arch, 2 * width) == 2 * reference_fan_in(arch, width)
 
 
-def _grid():
+# ------------------------------------------------------------------ analysis by hand
+
+STD = Family("mlp", "standard", False, (0.1, 0.3, 1.0), (16, 64))
+
+
+def _hand_grid():
     """Width 16: optimum at lr 0.3 (both seeds), lr 1.0 diverges; width 64: optimum at lr 0.1
-    for seed 0 and 0.3 for seed 1 (seed mean prefers 0.1), nothing diverges."""
+    for seed 0 and 0.3 for seed 1, nothing diverges."""
     acc = {
         (16, 0.1): (0.30, 0.31),
         (16, 0.3): (0.40, 0.42),
@@ -41,133 +53,196 @@ def _grid():
     rows = []
     for (w, lr), vals in acc.items():
         for seed, a in enumerate(vals):
+            status = "diverged" if math.isnan(a) else "done"
             rows.append(
-                dict(
-                    sweep="p19-mlp-standard",
-                    status="diverged" if math.isnan(a) else "done",
-                    width=w,
-                    lr=lr,
-                    batch=16,
-                    seed=seed,
-                    test_acc_late=a,
-                )
-            )
+                dict(sweep="p19-mlp-standard", status=status, width=w, lr=lr, batch=16,
+                     seed=seed, test_acc_late=a)
+            )  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def test_analysis_by_hand():
-    fam = dict(arch="mlp", parameterization="standard", batch_norm=False)
-    n = 512
-    a = analyse_family(_grid(), fam, n, seed=0)
-    opt = a["opt"].set_index("width")
-    assert opt.loc[16, "lr"] == 0.3 and opt.loc[64, "lr"] == 0.1
-    # ḡ = ε N/B with ε = η n/σ_w², n = the width for the MLP, σ_w² = 2
-    assert opt.loc[16, "g_opt"] == pytest.approx(0.3 * 16 / 2 * n / 16, rel=1e-12)
-    assert opt.loc[64, "g_opt"] == pytest.approx(0.1 * 64 / 2 * n / 16, rel=1e-12)
-    per = a["per_seed"].set_index(["width", "seed"])
+    a = an.analyse_family(_hand_grid(), STD, N)
+    per = a.per.set_index(["width", "seed"])
+    assert per.loc[(16, 0), "lr"] == 0.3 and per.loc[(64, 0), "lr"] == 0.1
     assert per.loc[(64, 1), "lr"] == 0.3
-    # ε_max: width 16 is located below the diverging rate; width 64 is censored at the top
-    assert a["eps_max"][16] == pytest.approx(0.3 * 16 / 2) and not a["censored"][16]
-    assert a["eps_max"][64] == pytest.approx(1.0 * 64 / 2) and a["censored"][64]
+    # ḡ = ε N/B with ε = η n/σ_w², n = the width for the MLP, σ_w² = 2
+    assert per.loc[(16, 0), "g_opt"] == pytest.approx(0.3 * 16 / 2 * N / 16, rel=1e-12)
+    assert per.loc[(64, 0), "g_opt"] == pytest.approx(0.1 * 64 / 2 * N / 16, rel=1e-12)
+    # ε_max per seed: located below the diverging rate at width 16; a bound at width 64
+    assert per.loc[(16, 1), "eps_max"] == pytest.approx(0.3 * 16 / 2)
+    assert not per.loc[(16, 1), "eps_censored"]
+    assert per.loc[(64, 0), "eps_max"] == pytest.approx(1.0 * 64 / 2)
+    assert per.loc[(64, 0), "eps_censored"]
     # B_max = ε_max N / ḡ_opt = B* ε_max/ε*
-    assert opt.loc[16, "B_max"] == pytest.approx(16 * (0.3 * 8) / (0.3 * 8), rel=1e-12)
-    assert opt.loc[64, "B_max"] == pytest.approx(16 * 32 / (0.1 * 32), rel=1e-12)
-    # the fit over per-seed optima: seed 0 slope log(4·1/3... ) computed directly
-    g = (
-        a["per_seed"]
-        .groupby("seed")
-        .apply(
-            lambda d: np.polyfit(np.log(d["width"]), np.log(d["g_opt"]), 1)[0], include_groups=False
-        )
+    assert per.loc[(16, 0), "B_max"] == pytest.approx(16.0, rel=1e-12)
+    assert per.loc[(64, 0), "B_max"] == pytest.approx(16 * 32 / (0.1 * 32), rel=1e-12)
+    # per-seed slopes: seed 0 log(ḡ64/ḡ16)/log 4 = log(6.4/2.4·... ) computed directly
+    g = per["g_opt"]
+    want = [math.log(g[(64, s)] / g[(16, s)]) / math.log(4) for s in (0, 1)]
+    assert a.slopes("g_opt") == pytest.approx(want, rel=1e-12)
+    assert a.gain() == pytest.approx([0.52 - 0.40, 0.46 - 0.42])
+    # width 16: lr 0.3 is the largest η/B left (1.0 diverged); width 64 seed 0: lr 0.1 is the
+    # smallest; width 64 seed 1: lr 0.3 is interior
+    assert a.edges() == [(16, 0), (16, 1), (64, 0)]
+    assert "censored" in a.gbar_censoring() and "censored" in a.eps_censoring()
+
+
+def test_family_where_everything_diverged_is_reported_not_crashed():
+    df = _hand_grid()
+    df["status"], df["test_acc_late"] = "diverged", math.nan
+    a = an.analyse_family(df, replace(STD, parameterization="ntk"), N)
+    assert a.per.empty and a.missing == 4 and a.slopes("g_opt").size == 0
+    assert a.gain().size == 0
+    assert "every run diverged" in an.optima_table([a])
+    # the claim's criteria say undecided (no seeds), they do not crash
+    assert {j.decision for j in p19_width.judge([a], None, "cpu")} == {"undecided"}
+
+
+# ------------------------------------------------------------------ synthetic P19 grids
+
+NTK = Family("mlp", "ntk", False, tuple(2.0 ** np.arange(-6, 9)), (16, 64, 256))
+BATCHES = (16, 64)
+
+
+def _frame(fam=NTK, *, seeds=5, slope=1.0, gain=0.05, eps_max=lambda k: 32.0, jitter=0.3,
+           score=None, rng=0):  # fmt: skip
+    """A grid whose late accuracy peaks at ḡ*(k) = 4 (k/16)^slope (times 2^{±1} per seed
+    and width with probability ``jitter``), rises by ``gain`` over the width span, and
+    diverges above the NTK rate ``eps_max(k)``; ``score`` replaces the accuracy (a broken
+    trainer)."""
+    r = np.random.default_rng(rng)
+    rows = []
+    for k in fam.widths:
+        for s in range(seeds):
+            shift = r.choice([-1, 0, 1], p=[jitter / 2, 1 - jitter, jitter / 2])
+            g_star = 4.0 * (k / 16) ** slope * 2.0**shift
+            for lr in fam.lrs:
+                for b in BATCHES:
+                    if lr > eps_max(k):
+                        rows.append(dict(status="diverged", test_acc_late=math.nan))
+                    else:
+                        acc = 0.3 + gain * math.log(k / 16) / math.log(16)
+                        acc -= 0.01 * math.log2(lr * N / b / g_star) ** 2
+                        acc += r.normal(0, 0.002) if score is None else 0.0
+                        rows.append(dict(status="done", test_acc_late=score or acc))
+                    rows[-1].update(sweep=f"p19-{fam.name}", width=k, lr=lr, batch=b, seed=s)
+    return pd.DataFrame(rows)
+
+
+def _decisions(judged) -> dict:
+    return {j.name.rsplit("-mlp", 1)[0]: j.decision for j in judged}
+
+
+def _width(df, fam=NTK, scale="cpu"):
+    return _decisions(p19_width.judge([an.analyse_family(df, fam, N)], None, scale))
+
+
+def _bmax(df, fam=NTK, scale="cpu"):
+    return _decisions(p19_bmax.judge([an.analyse_family(df, fam, N)], scale))
+
+
+def test_criteria_support_p19_where_it_holds():
+    assert _width(_frame()) == {"gbar-slope": "supported", "accuracy-rises": "supported"}
+    assert _bmax(_frame()) == {"eps-max-bounded": "supported", "bmax-falls": "supported"}
+
+
+def test_criteria_contradict_p19_where_it_fails():
+    # ḡ_opt independent of width (the alternative the power is computed at), accuracy falls
+    assert _width(_frame(slope=0.0, gain=-0.05)) == {
+        "gbar-slope": "contradicted",
+        "accuracy-rises": "contradicted",
+    }
+    # ε_max ∝ k² outgrows ḡ_opt ∝ k: the largest stable rate is not bounded, B_max rises
+    d = _bmax(_frame(eps_max=lambda k: 0.5 * (k / 16) ** 2))
+    assert d == {"eps-max-bounded": "contradicted", "bmax-falls": "contradicted"}
+
+
+def test_optimum_on_the_grid_edge_censors_the_slope():
+    # the widest net's optimum lies beyond the largest stable η/B: ḡ_opt is only a bound
+    df = _frame(slope=2.0, jitter=0.0)
+    a = an.analyse_family(df, NTK, N)
+    assert {k for k, _ in a.edges()} == {256}
+    judged = p19_width.judge([a], None, "cpu")
+    slope = next(j for j in judged if j.name.startswith("gbar-slope"))
+    assert slope.decision == "undecided" and "censored" in slope.note
+    assert _bmax(df)["bmax-falls"] == "undecided"
+
+
+def test_nothing_diverged_censors_eps_max():
+    d = _bmax(_frame(eps_max=lambda k: math.inf))
+    assert d == {"eps-max-bounded": "undecided", "bmax-falls": "undecided"}
+
+
+def test_criteria_need_three_seeds():
+    d = _width(_frame(seeds=2))
+    assert d == {"gbar-slope": "undecided", "accuracy-rises": "undecided"}
+
+
+def test_tolerance_is_the_grid_resolution():
+    # half a factor-2 rate step at one end of a 16x width span
+    assert an.rate_tolerance(NTK) == pytest.approx(0.5 * math.log(2) / math.log(16))
+    for scale in ("smoke", "cpu", "paper"):
+        for f in SETTINGS[scale].families:
+            assert 0 < an.rate_tolerance(f) < 0.5
+
+
+# ------------------------------------------------------------------ smoke criteria can fail
+
+SMOKE = replace(SETTINGS["smoke"], families=(NTK,))
+
+
+def test_smoke_criteria_pass_on_a_working_grid():
+    a = an.analyse_family(_frame(seeds=2), NTK, N)
+    assert {j.decision for j in p19_width.judge([a], SMOKE, "smoke")} == {"supported"}
+    assert {j.decision for j in p19_bmax.judge([a], "smoke")} == {"supported"}
+
+
+def test_smoke_fails_when_training_is_broken():
+    """A trainer that ignores η, B and the data leaves a flat grid at chance."""
+    a = an.analyse_family(_frame(seeds=2, score=0.1), NTK, N)
+    d = _decisions(p19_width.judge([a], SMOKE, "smoke"))
+    assert d["grid-moves-accuracy"] == "contradicted"
+    assert d["optimum-beats-chance"] == "contradicted"
+
+
+def test_smoke_fails_when_the_fan_in_convention_is_broken(monkeypatch):
+    a = an.analyse_family(_frame(seeds=2), NTK, N)
+    monkeypatch.setattr(an, "reference_fan_in", lambda arch, width: width + 1)
+    assert _decisions(p19_width.judge([a], SMOKE, "smoke"))["fan-in-convention"] == "contradicted"
+
+
+@pytest.mark.parametrize("eps_max", [math.inf, 0.0])
+def test_smoke_fails_when_divergence_detection_is_broken(eps_max):
+    """A detector that never fires leaves ε_max unlocated; one that always fires leaves no
+    stable rate (every run 'diverged')."""
+    a = an.analyse_family(_frame(seeds=2, eps_max=lambda k: eps_max), NTK, N)
+    d = _decisions(p19_bmax.judge([a], "smoke"))
+    bad = "divergence-located" if eps_max == math.inf else "stable-rate-exists"
+    assert d[bad] == "contradicted"
+    assert _decisions(p19_width.judge([a], SMOKE, "smoke"))["optima-located"] == (
+        "supported" if eps_max == math.inf else "contradicted"
     )
-    assert a["fit"].ci_low <= g.min() + 1e-9 and g.max() - 1e-9 <= a["fit"].ci_high
-    assert a["acc_gap"] == pytest.approx(np.mean([0.52, 0.45]) - np.mean([0.40, 0.42]))
-    # width 16: optimum lr 0.3 has the largest η/B of the non-diverged points (lr 1.0
-    # diverged); width 64: seed 0's optimum lr 0.1 has the smallest η/B
-    assert a["edge"] == [16, 64]
-    wide = pd.concat([_grid().assign(batch=b) for b in (8, 16, 32)])
-    wide.loc[wide["batch"] != 16, "test_acc_late"] *= 0.5
-    b = analyse_family(wide, fam, n, seed=0)
-    # width 16's optimum (0.3, 16) is interior in η/B: 0.1/32 < 0.3/16 < 0.3/8
-    assert b["edge"] == []  # and width 64 seed 0 (0.1, 16): 0.1/32 < 0.1/16
 
 
-def _check(rec, out, figures):
-    assert rec["verdict"] == "agree", rec["summary"]
-    saved = json.loads((out / "result.json").read_text())
-    assert (out / "study.sqlite").is_file()
-    for f in figures:
-        assert f in saved["figures"] and (out / f).stat().st_size > 1000
+# ------------------------------------------------------------------ specs and stores
 
 
-@pytest.mark.slow
-@pytest.mark.realdata
-def test_p19_width_smoke(smoke_all):
-    rec, out = smoke_all["p19-width"]
-    _check(
-        rec,
-        out,
-        ["p19_gbar_vs_width.png", "p19_accuracy_vs_width.png", "p19_heatmap_mlp-ntk_w64.png"],
-    )
-    m = rec["metrics"]
-    assert m["n_runs"] == 2 * 3 * 2 * (5 + 6) and m["n_diverged"] > 0
-    assert m["mlp_standard_slope_ci_low"] > 0
-    assert (
-        m["mlp_standard_slope_ci_low"] <= m["mlp_standard_slope"] <= m["mlp_standard_slope_ci_high"]
-    )
-
-
-@pytest.mark.slow
-@pytest.mark.realdata
-def test_p19_bmax_smoke(smoke_all):
-    rec, out = smoke_all["p19-bmax"]
-    _check(rec, out, ["p19_bmax_vs_width.png"])
-    m = rec["metrics"]
-    for fam in ("mlp_standard", "mlp_ntk"):
-        for w in (16, 64, 256):
-            assert m[f"{fam}_w{w}_eps_max"] > 0 and m[f"{fam}_w{w}_B_max"] > 0
-
-
-@pytest.mark.parametrize("scale,runs", [("smoke", 132), ("cpu", 264), ("paper", None)])
+@pytest.mark.parametrize("scale,runs", [("smoke", 144), ("cpu", 672), ("paper", None)])
 def test_specs_of_every_scale_validate(scale, runs):
     from types import SimpleNamespace
 
-    from sgdnoise.experiments.p19_width import SETTINGS, specs
     from sgdnoise.sweeps import load_spec
 
     s = SETTINGS[scale]
     loaded = [load_spec(sp) for sp in specs(SimpleNamespace(seed=3, device="cpu"), s, "/data")]
-    assert len(loaded) == len(s["families"])
-    total = sum(len(sp) for sp in loaded)
+    assert len(loaded) == len(s.families)
     if runs is not None:
-        assert total == runs
+        assert sum(len(sp) for sp in loaded) == runs
+    assert s.seeds >= (2 if scale == "smoke" else 3)
     for sp in loaded:
-        seeds = {c["seed"] for c in sp.configs()}
-        assert seeds == set(range(3, 3 + s["seeds"]))
+        assert {c["seed"] for c in sp.configs()} == set(range(3, 3 + s.seeds))
         assert {c["data_seed"] for c in sp.configs()} == {3}
-
-
-def test_family_where_everything_diverged_is_reported_not_crashed():
-    df = _grid()
-    df["status"], df["test_acc_late"] = "diverged", math.nan
-    a = analyse_family(df, dict(arch="mlp", parameterization="ntk", batch_norm=False), 512, 0)
-    assert not a["complete"] and a["fit"] is None and math.isnan(a["acc_gap"])
-    assert all(math.isnan(v) for v in a["eps_max"].values())  # diverged at the smallest rate
-
-
-@pytest.mark.slow
-@pytest.mark.realdata
-def test_p19_width_and_bmax_train_their_grid_once(smoke_all):
-    """In one `reproduce all`, p19-bmax (first, alphabetically) trains the grid and p19-width
-    resumes a copy of its store: the same runs, each trained once (same finish times)."""
-    frames = []
-    for claim in ("p19-bmax", "p19-width"):
-        with Store(smoke_all[claim][1] / "study.sqlite") as st:
-            frames.append(st.to_frame().set_index("key").sort_index())
-    bmax, width = frames
-    assert len(width) == len(bmax) == smoke_all["p19-width"][0]["metrics"]["n_runs"]
-    assert (width.index == bmax.index).all() and (width["attempts"] == 1).all()
-    assert (width["seconds"] == bmax["seconds"]).all()
 
 
 def test_adopt_sibling_store(tmp_path):
@@ -175,7 +250,7 @@ def test_adopt_sibling_store(tmp_path):
     missing sibling, or from the claim itself."""
     from types import SimpleNamespace
 
-    from sgdnoise.experiments._netgrid import adopt_sibling_store
+    from sgdnoise.experiments._grid import adopt_sibling_store
 
     sib = tmp_path / "p19-width"
     sib.mkdir()
@@ -193,3 +268,49 @@ def test_adopt_sibling_store(tmp_path):
     same = SimpleNamespace(out_dir=tmp_path / "p19-width.partial")
     same.out_dir.mkdir()
     assert not adopt_sibling_store(same, "p19-width")
+
+
+# ------------------------------------------------------------------ smoke, real data
+
+
+def _check(rec, out, figures):
+    assert rec["verdict"] == "agree", rec["summary"]
+    assert rec["criteria"] and all(c["kind"] == "machinery" for c in rec["criteria"])
+    saved = json.loads((out / "result.json").read_text())
+    assert (out / "study.sqlite").is_file()
+    for f in figures:
+        assert f in saved["figures"] and (out / f).stat().st_size > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_p19_width_smoke(smoke_all):
+    rec, out = smoke_all["p19-width"]
+    figs = ["p19_gbar_vs_width.png", "p19_accuracy_vs_width.png", "p19_heatmap_mlp-ntk_w64.png"]
+    _check(rec, out, figs)
+    m = rec["metrics"]
+    assert m["n_runs"] == 2 * 3 * 2 * (6 + 6) and m["n_diverged"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_p19_bmax_smoke(smoke_all):
+    rec, out = smoke_all["p19-bmax"]
+    _check(rec, out, ["p19_bmax_vs_width.png"])
+    for fam in ("mlp_standard", "mlp_ntk"):
+        assert rec["metrics"][f"{fam}_eps_max_lower_bounds"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_p19_width_and_bmax_train_their_grid_once(smoke_all):
+    """In one `reproduce all`, p19-bmax (first, alphabetically) trains the grid and p19-width
+    resumes a copy of its store: the same runs, each trained once (same finish times)."""
+    frames = []
+    for claim in ("p19-bmax", "p19-width"):
+        with Store(smoke_all[claim][1] / "study.sqlite") as st:
+            frames.append(st.to_frame().set_index("key").sort_index())
+    bmax, width = frames
+    assert len(width) == len(bmax) == smoke_all["p19-width"][0]["metrics"]["n_runs"]
+    assert (width.index == bmax.index).all() and (width["attempts"] == 1).all()
+    assert (width["seconds"] == bmax["seconds"]).all()

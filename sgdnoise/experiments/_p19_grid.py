@@ -1,0 +1,267 @@
+"""The P19 width grid (Park, Sohl-Dickstein, Le & Smith, ICML 2019; DESIGN.md §4.3): its
+settings per scale, the sweepable training point, and the run through the sweeps store
+that `p19-width` and `p19-bmax` share.
+
+A run is constant-rate SGD (no momentum, no decay) at one (rate, batch, width, seed) of one
+*family* (architecture, parameterization, batch norm), scored by its test accuracy averaged
+over the last evaluations ("late in training": constant SGD never settles).  Worker
+processes import this module by :data:`FUNCTION`; it imports torch only inside functions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._grid import adopt_sibling_store, late_mean, run_grid, set_threads
+
+#: the sweep store keys runs by this path: moving the worker means a fresh store
+FUNCTION = "sgdnoise.experiments._p19_grid:p19_point"
+SIGMA_W2 = 2.0  # the hidden layers' weight-variance gain (He init, ReLU), as make_model uses
+
+#: channels per unit of widening factor at the first hidden-to-hidden convolution
+_CONV_BASE = {"convnet": 16, "resnet-small": 16, "resnet18": 64, "vgg11": 64}
+
+
+def reference_fan_in(arch: str, width: int) -> int:
+    """Fan-in n of the first hidden-to-hidden layer: k for the MLP, 3·3·base·k for conv
+    nets.  It is the n of the standard→NTK rate conversion ε = η n/σ_w² in ḡ (DESIGN.md §3)."""
+    if arch == "mlp":
+        return int(width)
+    return 9 * _CONV_BASE[arch] * int(width)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family: its rate grid (standard rates η or NTK rates ε) and widths k."""
+
+    arch: str
+    parameterization: str
+    batch_norm: bool
+    lrs: tuple[float, ...]
+    widths: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch}-{self.parameterization}" + ("-bn" if self.batch_norm else "")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One scale of the P19 grid: families × batches × seeds, the data and the training.
+    ``n_train``/``n_test`` 0 = the whole set."""
+
+    families: tuple[Family, ...]
+    batches: tuple[int, ...]
+    seeds: int
+    n_train: int
+    n_test: int
+    image_size: int
+    epochs: int
+    depth: int
+    late_fraction: float
+    threads: int
+    workers: int
+    dataset: str = "cifar10"
+
+
+def _geom(lo, hi, n, digits):
+    return tuple(float(v) for v in np.geomspace(lo, hi, n).round(digits))
+
+
+# Rate grids step by ≈ √10.  At cpu the standard rates reach 30× below the pilot's optimum
+# (η* = 0.1 at every width, 2026-11-21) so that the alternative "ḡ_opt independent of k"
+# (η* ∝ 1/k: 0.1 → 0.006 over k = 32 → 512) would be measured inside the grid, not at its
+# edge; the NTK rates reach 100× above the pilot's ε* = 3 so that "ḡ_opt ∝ k" (ε* ∝ k:
+# 3 → 48) is inside too, and both reach rates that diverge (ε_max is located).
+_STD = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+_NTK = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+
+SETTINGS = {
+    # machinery check on tiny MLPs: 144 runs.  The standard rates reach η = 10 so that
+    # every seed diverges at every width (η = 3 at k = 16 is ε = 24, stable for a seed)
+    "smoke": Settings(
+        families=(
+            Family("mlp", "standard", False, (0.03, 0.1, 0.3, 1.0, 3.0, 10.0), (16, 64, 256)),
+            Family("mlp", "ntk", False, (0.3, 1.0, 3.0, 10.0, 30.0, 100.0), (16, 64, 256)),
+        ),
+        batches=(16, 64),
+        seeds=2,
+        n_train=512,
+        n_test=512,
+        image_size=8,
+        epochs=6,
+        depth=2,
+        late_fraction=0.34,
+        threads=1,
+        workers=2,
+    ),
+    # 8 seeds: with the pilot's seed spread (per-seed slopes sd ≈ 0.3, accuracy gains sd
+    # ≈ 0.025) the four p19-width criteria at α/4 have power ≈ 0.99 (slope, at effect 1)
+    # and ≈ 0.7 (accuracy, at effect 0.03); 3 seeds would give 0.23 and 0.09 (undecided
+    # by design).  The ConvNets of the pilot (k = 1, 2, 4: a 4× span, per-seed slope sd
+    # ≈ 0.56) had power < 0.3 even at 8 seeds: they are left to the paper scale.
+    # 2 × 3 × 7 × 2 × 8 = 672 runs of MLPs (the pilot's 132 MLP runs took ≈ 1.5 min).
+    "cpu": Settings(
+        families=(
+            Family("mlp", "standard", False, _STD, (32, 128, 512)),
+            Family("mlp", "ntk", False, _NTK, (32, 128, 512)),
+        ),
+        batches=(32, 128),
+        seeds=8,
+        n_train=1024,
+        n_test=1000,
+        image_size=8,
+        epochs=10,
+        depth=2,
+        late_fraction=0.3,
+        threads=1,
+        workers=2,
+    ),
+    "paper": Settings(
+        families=tuple(
+            Family(a, p, bn, _geom(*lr, 12, 6), w)
+            for a, w in (
+                ("mlp", (128, 256, 512, 1024, 2048)),
+                ("convnet", (1, 2, 4, 8)),
+                ("resnet-small", (1, 2, 4, 8)),
+            )
+            for p, lr in (("standard", (1e-3, 3.0)), ("ntk", (0.3, 3e3)))
+            for bn in ((False, True) if a == "resnet-small" else (False,))
+        ),
+        batches=(32, 64, 128, 256, 512, 1024),
+        seeds=5,
+        n_train=0,
+        n_test=0,
+        image_size=32,
+        epochs=100,
+        depth=3,
+        late_fraction=0.1,
+        threads=4,
+        workers=1,
+    ),
+}
+
+
+def p19_point(
+    *,
+    arch: str,
+    parameterization: str,
+    batch_norm: bool,
+    width: int,
+    lr: float,
+    batch: int,
+    seed: int,
+    dataset: str,
+    data_dir: str,
+    n_train: int,
+    n_test: int,
+    image_size: int,
+    data_seed: int,
+    epochs: int,
+    depth: int,
+    late_fraction: float,
+    device: str,
+    threads: int,
+) -> dict:
+    """One P19 grid point: constant-rate SGD (no momentum) for ``epochs`` epochs.
+
+    Metrics: ``test_acc_late`` (mean test accuracy over the last ``late_fraction`` of the
+    per-epoch evaluations — the score), ``test_acc_final``, ``test_loss_late``,
+    ``train_acc_final``, and ``diverged_step`` when the trainer recorded a divergence
+    (status ``diverged``; the scores are then NaN).  Curve: test accuracy per epoch.
+    """
+    set_threads(threads)
+    from ..nets import make_model, train
+    from ._netdata import dataset as load
+
+    data = load(
+        dataset, n_train=n_train, n_test=n_test, data_dir=data_dir, data_seed=data_seed,
+        image_size=image_size, device=device,
+    )  # fmt: skip
+    net = make_model(
+        arch, input_shape=data.input_shape, num_outputs=data.num_classes, width=width,
+        depth=depth, parameterization=parameterization, batch_norm=batch_norm,
+        sigma_w2=SIGMA_W2, seed=seed, device=device,
+    )  # fmt: skip
+    res = train(net, data, lr=lr, batch_size=batch, epochs=epochs, seed=seed)
+    if res.diverged:
+        nan = math.nan
+        return dict(
+            status="diverged", diverged_step=float(res.diverged_step), test_acc_late=nan,
+            test_acc_final=nan, test_loss_late=nan, train_acc_final=nan,
+        )  # fmt: skip
+    h = res.history
+    return dict(
+        test_acc_late=late_mean(h, "test_accuracy", late_fraction),
+        test_acc_final=float(h[-1]["test_accuracy"]),
+        test_loss_late=late_mean(h, "test_loss", late_fraction),
+        train_acc_final=float(h[-1]["train_accuracy"]),
+        curves={
+            "test_accuracy": {
+                "x": [r["epoch"] for r in h],
+                "y": [r["test_accuracy"] for r in h],
+            }
+        },
+    )
+
+
+def specs(ctx, s: Settings, data_dir: str) -> list[dict]:
+    """One sweep spec per family (their width and rate grids differ)."""
+    out = []
+    for f in s.families:
+        out.append(
+            {
+                "name": f"p19-{f.name}",
+                "description": "P19: constant SGD over lr x batch x width x seeds",
+                "function": FUNCTION,
+                "fixed": {
+                    "arch": f.arch,
+                    "parameterization": f.parameterization,
+                    "batch_norm": f.batch_norm,
+                    "data_dir": data_dir,
+                    "data_seed": int(ctx.seed),
+                    "device": ctx.device,
+                    "dataset": s.dataset,
+                    "n_train": s.n_train,
+                    "n_test": s.n_test,
+                    "image_size": s.image_size,
+                    "epochs": s.epochs,
+                    "depth": s.depth,
+                    "late_fraction": s.late_fraction,
+                    "threads": s.threads,
+                },
+                "product": {
+                    "width": list(f.widths),
+                    "lr": [float(v) for v in f.lrs],
+                    "batch": list(s.batches),
+                    "seed": [int(ctx.seed) + i for i in range(s.seeds)],
+                },
+            }
+        )
+    return out
+
+
+def n_train_of(s: Settings, data_dir: str) -> int:
+    """N in ḡ = εN/B: the training-set size the grid used."""
+    if s.n_train:
+        return int(s.n_train)
+    from ..nets import load_cifar10
+
+    return len(load_cifar10(data_dir, download=False)["y_train"])
+
+
+def run(ctx):
+    """Run (or resume) the scale's grid; ``(settings, frame, N)``.  p19-width and p19-bmax
+    read one grid: whichever runs second resumes a copy of the other's store."""
+    from ..nets.files import find_data_dir
+
+    s = SETTINGS[ctx.scale]
+    data_dir = str(find_data_dir(ctx.data_dir))
+    adopt_sibling_store(ctx, "p19-bmax" if ctx.claim == "p19-width" else "p19-width")
+    # a diverged run is a result (status "diverged"); a run that raised is a hole the
+    # criteria cannot explain: stop
+    df, _ = run_grid(ctx, specs(ctx, s, data_dir), workers=s.workers, failed="raise")
+    return s, df, n_train_of(s, data_dir)
