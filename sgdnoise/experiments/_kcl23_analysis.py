@@ -130,14 +130,13 @@ def per_seed_spearman(ok, x: str, y: str) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high) with a Student-t interval; NaN interval under 3 values."""
-    v = np.asarray(values, dtype=float)
-    if v.size < 3:
-        return (float(v.mean()) if v.size else math.nan), math.nan, math.nan
-    m = float(v.mean())
-    h = _st.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
-    return m, m - h, m + h
+def mean_interval(values) -> tuple[float, float, float]:
+    """(mean, low, high) with the 95% Student-t interval of :func:`._plots.mean_ci`; no
+    interval (NaN) from fewer than 3 values."""
+    from ._plots import mean_ci
+
+    m, lo, hi = mean_ci(values)
+    return (m, lo, hi) if np.size(values) >= 3 else (m, math.nan, math.nan)
 
 
 def headline(ok) -> tuple[dict[str, float], str]:
