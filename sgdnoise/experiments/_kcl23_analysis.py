@@ -213,7 +213,7 @@ def figure(ok, x: str, series: str | None, title: str, *, xlog: bool = True):
     groups = [(None, ok)] if series is None else list(ok.groupby(series))
     xs_all = sorted(ok[x].unique())
     for i, (v, sub) in enumerate(groups):
-        label = title if v is None else f"{series}={_fmt(v)}"
+        label = "per seed" if v is None else f"{series}={_fmt(v)}"
         xs = sorted(sub[x].unique())
         for ax, col in ((a_lam, "lambda_max"), (a_acc, "test_accuracy")):
             vals = [sub[sub[x] == xv][col].to_numpy(float) for xv in xs]

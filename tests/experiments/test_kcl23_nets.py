@@ -246,6 +246,10 @@ def test_scaling_direction_and_equivalence_margin_from_the_control():
     flat = frame(cells, lambda c: 5.0, lambda c: 0.8, seeds=ss.seeds)
     d = decisions(kcl23_scaling.analyse(flat, ss, "smoke")[0])
     assert "accuracy-unaffected" not in d and d["lambda-changes"] != "supported"
+    rising = frame(cells, lambda c: c["lr"] ** 0.3, lambda c: 0.8, seeds=ss.seeds)
+    assert decisions(kcl23_scaling.analyse(rising, ss, "smoke")[0])["lambda-changes"] == (
+        "contradicted"
+    )
 
 
 def test_dropout_direction_and_existence():
