@@ -35,7 +35,8 @@ ACC_EFFECT_REASON = (
     "cpu (0.3–1.1 points)"
 )
 #: A 25% change of λmax (log ratio 0.22): the smallest change we would read as "lowers
-#: λmax"; KCL23's interventions move λmax by factors, not by percent.
+#: λmax"; on the cpu grids the interventions moved λmax by factors of about 1.4 (SAM at
+#: B = 32) to 8 (η ×5 at B = 500), docs/network_claims_kcl23_ui25.md.
 LAMBDA_EFFECT = math.log(1.25)
 LAMBDA_EFFECT_REASON = "a 25% change of λmax (log ratio 0.22), the smallest we call 'lowers'"
 
