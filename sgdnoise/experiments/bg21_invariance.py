@@ -12,7 +12,7 @@ curvature.
 Measurement: ``replicates`` independent ensembles (own seeds; the sampling unit) per pair,
 chains started on the FP law and run for 5 relaxation times 1/λ₁.  Two statistics of each
 ensemble's final states: the wide-basin fraction, and the log variance of the chains in
-the narrow basin (where ηh is largest).
+the narrow basin (where ηh is largest), read from their interquartile range.
 
 Criteria (smoke: each as a machinery check on the replicate mean):
 
@@ -77,12 +77,16 @@ RELAXATION_TIMES = 5.0
 def statistics(x: np.ndarray, split: float, box) -> tuple[float, float]:
     """(wide-basin fraction, log variance of the narrow-basin chains) of final states
     ``x``; chains that diverged or left the potential's ``box`` (lo, hi) — escaped over the
-    steep outer walls — are left out, NaN when too few remain."""
+    steep outer walls — are left out, NaN when too few remain.  The variance is read from
+    the interquartile range, (IQR/1.349)² (exact for a Gaussian basin): the sample variance
+    is dominated by the few chains crossing the barrier, which made it scatter 0.1 in log
+    between replicates of 3000 chains."""
     x = x[np.isfinite(x) & (x >= box[0]) & (x <= box[1])]
     narrow = x[x >= split]
     if x.size < 10 or narrow.size < 10:
         return np.nan, np.nan
-    return float(np.mean(x < split)), float(np.log(np.var(narrow, ddof=1)))
+    q1, q3 = np.percentile(narrow, [25, 75])
+    return float(np.mean(x < split)), float(2 * np.log((q3 - q1) / 1.349))
 
 
 def predicted_log_var(h: float, sigma: float, T: float, lr: float) -> float:
