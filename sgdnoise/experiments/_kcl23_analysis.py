@@ -154,6 +154,39 @@ def headline(ok) -> tuple[dict[str, float], str]:
     )
 
 
+def every_b_and_fade(df, crits, axis: str, low, high, batches, scale: str, label: str):
+    """The analysis `kcl23-lr` and `kcl23-sam` share: moving ``axis`` low → high lowers λmax
+    at every batch size (``lambda-lower-B{b}``: per-seed log ratios) and its accuracy
+    benefit fades at the largest B (``benefit-fades``: :func:`fade`).  ``label`` names the
+    move in the report.  Returns (judgements, metrics, details, summary)."""
+    smoke = scale == "smoke"
+    ok = measured(df)
+    b_lo, b_hi = min(batches), max(batches)
+    lam = paired_by(ok, "log_lambda", axis, low, high, "batch", batches)
+    acc = paired_by(ok, "test_accuracy", axis, low, high, "batch", batches)
+    f = fade(ok, "test_accuracy", axis, low, high, b_lo, b_hi)
+    data = {f"lambda-lower-B{b}": lam[b] for b in batches} | {"benefit-fades": f}
+    judged = judge(df, crits, data, smoke)
+    metrics = {f"dloglambda_B{b}": mean_interval(lam[b])[0] for b in batches}
+    metrics |= {f"dacc_B{b}": mean_interval(acc[b])[0] for b in batches}
+    metrics["acc_benefit_fade"] = mean_interval(f)[0]
+    head, head_text = headline(ok)
+    metrics |= head
+    details = (
+        summary_table(df, ["batch", axis])
+        + "\n\n"
+        + per_b_table(lam, acc, f"log λmax ratio, {label}", f"Δ test acc, {label}")
+        + f"\n\nFade of the accuracy gain, Δacc(B={b_lo}) − Δacc(B={b_hi}): "
+        + effect_cell(f, "+.4f")
+        + (" (reported, not judged at smoke)." if smoke else ".")
+        + f"  {head_text}"
+    )
+    ratios = ", ".join(f"B={b}: ×{math.exp(metrics[f'dloglambda_B{b}']):.2f}" for b in batches)
+    gains = ", ".join(f"B={b}: {metrics[f'dacc_B{b}']:+.4f}" for b in batches)
+    summary = f"{label} changed λmax by {ratios} and test accuracy by {gains} (seed means)."
+    return judged, metrics, details, summary
+
+
 # --------------------------------------------------------------------------- report
 
 

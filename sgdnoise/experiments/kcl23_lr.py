@@ -79,37 +79,9 @@ def criteria(s: Settings, smoke: bool) -> list[Criterion]:
 def analyse(df, s: Settings, scale: str):
     """Criteria, metrics, report and summary from the grid's frame (tests feed it synthetic
     frames)."""
-    smoke = scale == "smoke"
-    ok = A.measured(df)
     lo, hi = min(s.lr), max(s.lr)
-    b_lo, b_hi = min(s.batch), max(s.batch)
-    lam = A.paired_by(ok, "log_lambda", "lr", lo, hi, "batch", s.batch)
-    acc = A.paired_by(ok, "test_accuracy", "lr", lo, hi, "batch", s.batch)
-    fade = A.fade(ok, "test_accuracy", "lr", lo, hi, b_lo, b_hi)
-    crits = criteria(s, smoke)
-    data = {f"lambda-lower-B{b}": lam[b] for b in s.batch}
-    data["benefit-fades"] = fade
-    judged = A.judge(df, crits, data, smoke)
-    metrics = {f"dloglambda_B{b}": A.mean_interval(lam[b])[0] for b in s.batch}
-    metrics |= {f"dacc_B{b}": A.mean_interval(acc[b])[0] for b in s.batch}
-    metrics["acc_benefit_fade"] = A.mean_interval(fade)[0]
-    head, head_text = A.headline(ok)
-    metrics |= head
-    details = (
-        A.summary_table(df, ["batch", "lr"])
-        + "\n\n"
-        + A.per_b_table(lam, acc, f"log λmax ratio η {hi:g} / {lo:g}", "Δ test acc")
-        + f"\n\nAccuracy-benefit fade, Δacc(B={b_lo}) − Δacc(B={b_hi}): "
-        + A.effect_cell(fade, "+.4f")
-        + (" (reported, not judged at smoke)." if smoke else ".")
-        + f"  {head_text}"
-    )
-    ratios = ", ".join(f"B={b}: ×{math.exp(metrics[f'dloglambda_B{b}']):.2f}" for b in s.batch)
-    summary = (
-        f"η {lo:g} → {hi:g} changed λmax by {ratios} (seed means) and the accuracy gain at "
-        f"B={b_lo} exceeded that at B={b_hi} by {metrics['acc_benefit_fade']:+.4f}."
-    )
-    return judged, metrics, details, summary
+    crits = criteria(s, scale == "smoke")
+    return A.every_b_and_fade(df, crits, "lr", lo, hi, s.batch, scale, f"η {lo:g} → {hi:g}")
 
 
 @claim(

@@ -17,7 +17,6 @@ Smoke judges the machinery and the λmax directions; the fade is reported there.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from . import _kcl23_analysis as A
@@ -67,33 +66,8 @@ def criteria(s: Settings, smoke: bool) -> list[Criterion]:
 
 def analyse(df, s: Settings, scale: str):
     """Criteria, metrics, report and summary from the grid's frame."""
-    smoke = scale == "smoke"
-    ok = A.measured(df)
-    b_lo, b_hi = min(s.batch), max(s.batch)
-    lam = A.paired_by(ok, "log_lambda", "rho", 0.0, RHO, "batch", s.batch)
-    acc = A.paired_by(ok, "test_accuracy", "rho", 0.0, RHO, "batch", s.batch)
-    fade = A.fade(ok, "test_accuracy", "rho", 0.0, RHO, b_lo, b_hi)
-    crits = criteria(s, smoke)
-    data = {f"lambda-lower-B{b}": lam[b] for b in s.batch} | {"benefit-fades": fade}
-    judged = A.judge(df, crits, data, smoke)
-    metrics = {f"dloglambda_B{b}": A.mean_interval(lam[b])[0] for b in s.batch}
-    metrics |= {f"dacc_B{b}": A.mean_interval(acc[b])[0] for b in s.batch}
-    metrics["acc_benefit_fade"] = A.mean_interval(fade)[0]
-    head, head_text = A.headline(ok)
-    metrics |= head
-    details = (
-        A.summary_table(df, ["batch", "rho"])
-        + "\n\n"
-        + A.per_b_table(lam, acc, "log λmax(SAM) − log λmax(SGD)", "Δ test acc (SAM − SGD)")
-        + f"\n\nFade of SAM's accuracy gain, B={b_lo} minus B={b_hi}: "
-        + A.effect_cell(fade, "+.4f")
-        + (" (reported, not judged at smoke)." if smoke else ".")
-        + f"  {head_text}"
-    )
-    ratios = ", ".join(f"B={b}: ×{math.exp(metrics[f'dloglambda_B{b}']):.2f}" for b in s.batch)
-    gains = ", ".join(f"B={b}: {metrics[f'dacc_B{b}']:+.4f}" for b in s.batch)
-    summary = f"SAM changed λmax by {ratios} and test accuracy by {gains} (seed means)."
-    return judged, metrics, details, summary
+    crits = criteria(s, scale == "smoke")
+    return A.every_b_and_fade(df, crits, "rho", 0.0, RHO, s.batch, scale, f"SAM ρ = {RHO}")
 
 
 @claim(
