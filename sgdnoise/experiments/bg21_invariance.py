@@ -227,7 +227,7 @@ def run(ctx):
         ]
     )
 
-    fig = Figure(figsize=(12, 4))
+    fig = Figure(figsize=(14, 4.2), layout="constrained")
     ax1, ax2, ax3 = fig.subplots(1, 3)
     xs = np.linspace(-2.0, 2.0, 600)
     ax1.plot(xs, StationaryDensity(pot, T).marginal_cdf(xs), "k--", lw=2, label="FP law (SDE)")
@@ -247,7 +247,9 @@ def run(ctx):
                    np.nanmean(stats_[key][:, 0]) + margins[key], color="gray", alpha=0.15,
                    label="B = 1 ± margin")  # fmt: skip
         ax.axhline(np.nanmean(contrast[key]), color="C3", ls="-.", lw=1, label=f"2T = {2 * T}")
-        ax.axvline(SDE_REGIME, color="g", ls=":", lw=1)
+        ax.axvline(
+            SDE_REGIME, color="g", ls=":", lw=1, label=f"η·h_max = {SDE_REGIME} (SDE regime)"
+        )
         ax.axvline(2.0, color="r", ls=":", lw=1, label="η·h_max = 2")
         if key == "spread":  # the basin is anharmonic: compare changes from B = 1
             base = np.nanmean(stats_[key][:, 0]) - pred[0]
