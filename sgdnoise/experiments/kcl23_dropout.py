@@ -21,6 +21,7 @@ Smoke judges the machinery and the λmax direction; the accuracy part is reporte
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from . import _kcl23_analysis as A
@@ -90,7 +91,8 @@ def analyse(df, s: Settings, scale: str):
     crits = criteria(smoke)
     data = {"lambda-falls": rho, "excess-degrades": cells or "no p with 3 seeds at the target"}
     judged = A.judge(df, crits, data, smoke)
-    metrics = {"spearman_p_lambda": A.mean_interval(rho)[0], "top_p": top or float("nan")}
+    metrics = {"spearman_p_lambda": A.mean_interval(rho)[0]}
+    metrics["top_p"] = math.nan if top is None else top
     for p, sub in ok.groupby("dropout"):
         metrics[f"lambda_mean_p{p:g}"] = float(sub["lambda_max"].mean())
         metrics[f"acc_mean_p{p:g}"] = float(sub["test_accuracy"].mean())
