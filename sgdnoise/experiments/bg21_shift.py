@@ -279,7 +279,7 @@ def run(ctx):
         ]
     )
 
-    fig = Figure(figsize=(15, 4))
+    fig = Figure(figsize=(15, 4.2), layout="constrained")
     axes = fig.subplots(1, 3)
     for ax, k in zip(axes, tests, strict=True):
         seeds_mean_ci(ax, temps, list(meas[k].T), label="SGD replicates")
