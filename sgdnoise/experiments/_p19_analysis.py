@@ -68,9 +68,9 @@ def rate_tolerance(f: Family) -> float:
 @dataclass
 class FamilyAnalysis:
     """One family's analysis.  ``per``: one row per (width, seed) with the per-seed optimum
-    (lr, batch, score), ``g_opt``, ``edge``, ``eps_opt``, ``eps_max``, ``eps_censored``,
-    ``B_max``.  ``opt``: the seed-mean optimum per width (for the heat maps).  ``cells``:
-    one row per (width, η, B) with the seed-mean score and whether any seed diverged."""
+    (lr, batch, score), ``g_opt``, ``edge``, ``eps_max``, ``eps_censored``, ``B_max``.
+    ``opt``: the seed-mean optimum per width (for the heat maps).  ``cells``: one row per
+    (width, η, B) with the seed-mean score."""
 
     family: Family
     per: pd.DataFrame
@@ -102,29 +102,21 @@ class FamilyAnalysis:
         p = p[~p["seed"].isin(bad)]
         return per_seed_slopes(p["width"], p[column], p["seed"])
 
-    def edges(self) -> list[tuple[int, int]]:
-        """(width, seed) pairs whose optimum lies on the η/B edge of the grid."""
-        return [(int(r.width), int(r.seed)) for r in self.per.itertuples() if r.edge]
+    def where(self, flag: str) -> list[tuple[int, int]]:
+        """(width, seed) pairs whose ``flag`` is set: ``"edge"`` (the optimum on the grid's
+        η/B edge) or ``"eps_censored"`` (nothing diverged)."""
+        return [(int(r.width), int(r.seed)) for r in self.per.itertuples() if getattr(r, flag)]
 
-    def eps_censored(self) -> list[tuple[int, int]]:
-        """(width, seed) pairs where nothing diverged: ε_max is only a lower bound."""
-        return [(int(r.width), int(r.seed)) for r in self.per.itertuples() if r.eps_censored]
-
-    def gbar_censoring(self) -> str | None:
-        """Why a slope through ḡ_opt is censored (an optimum on the grid's η/B edge)."""
-        e = self.edges()
-        if not e:
+    def censoring(self, flag: str) -> str | None:
+        """Why a slope through ḡ_opt (``"edge"``) or ε_max (``"eps_censored"``) is
+        censored, or None."""
+        pairs = self.where(flag)
+        if not pairs:
             return None
-        where = ", ".join(f"k={k} seed {s}" for k, s in e)
-        return f"censored: optimum on the grid's η/B edge at {where}; ḡ_opt is a bound there"
-
-    def eps_censoring(self) -> str | None:
-        """Why a slope through ε_max is censored (nothing diverged somewhere)."""
-        c = self.eps_censored()
-        if not c:
-            return None
-        where = ", ".join(f"k={k} seed {s}" for k, s in c)
-        return f"censored: nothing diverged at {where}; ε_max is a lower bound there"
+        why = {"edge": "optimum on the grid's η/B edge (ḡ_opt a bound)"}.get(
+            flag, "nothing diverged (ε_max a lower bound)"
+        )
+        return f"censored: {why} at " + ", ".join(f"k={k} seed {s}" for k, s in pairs)
 
     def gain(self) -> np.ndarray:
         """Per-seed gain of the best late test accuracy from the smallest to the largest
@@ -162,7 +154,7 @@ def analyse_family(df: pd.DataFrame, f: Family, n_train: int) -> FamilyAnalysis:
     df[SCORE] = df[SCORE].astype(float)
     seeds = tuple(sorted(int(s) for s in df["seed"].unique()))
     per = per_seed_optimum(df, SCORE, ["lr", "batch"], by=["width"])
-    g, edge, e_opt, e_max, cens, bmax = [], [], [], [], [], []
+    g, edge, e_max, cens, bmax = [], [], [], [], []
     for r in per.itertuples():
         mine = df[(df["width"] == r.width) & (df["seed"] == r.seed)]
         ok = mine[np.isfinite(mine[SCORE])]
@@ -170,23 +162,18 @@ def analyse_family(df: pd.DataFrame, f: Family, n_train: int) -> FamilyAnalysis:
         top, bottom = (np.isclose(q, v, rtol=1e-9, atol=0) for v in (ratios.max(), ratios.min()))
         edge.append(bool(top or bottom))
         g.append(gbar(f, r.lr, r.batch, int(r.width), n_train))
-        e_opt.append(ntk_rate(f, r.lr, int(r.width)))
         em, c = _eps_max(f, mine, int(r.width))
         e_max.append(em)
         cens.append(c)
         bmax.append(
             batch_from_normalized_noise_scale(g[-1], em, n_train) if np.isfinite(em) else math.nan
         )
-    per = per.assign(g_opt=g, edge=edge, eps_opt=e_opt, eps_max=e_max, eps_censored=cens)
+    per = per.assign(g_opt=g, edge=edge, eps_max=e_max, eps_censored=cens)
     per = per.assign(B_max=bmax).sort_values(["width", "seed"]).reset_index(drop=True)
     opt = optimum(df, SCORE, ["lr", "batch"], by=["width"])
     if opt.empty:  # every run of the family diverged: a result, reported as such
         opt = pd.DataFrame(columns=["width", "lr", "batch", SCORE])
-    cells = (
-        df.assign(div=df["status"] == "diverged")
-        .groupby(["width", "lr", "batch"], as_index=False)
-        .agg(**{SCORE: (SCORE, "mean"), "diverged": ("div", "any")})
-    )
+    cells = df.groupby(["width", "lr", "batch"], as_index=False)[SCORE].mean()
     return FamilyAnalysis(f, per, opt.sort_values("width"), cells, seeds, n_train)
 
 

@@ -75,15 +75,15 @@ def criteria_data(fams) -> dict:
     for a in fams:
         if a.family.batch_norm:
             continue
-        eps_cut = a.eps_censoring()
+        eps_cut = a.censoring("eps_censored")
         data[f"eps-max-bounded-{a.name}"] = eps_cut or a.slopes("eps_max") - 1.0
-        data[f"bmax-falls-{a.name}"] = eps_cut or a.gbar_censoring() or a.slopes("B_max")
+        data[f"bmax-falls-{a.name}"] = eps_cut or a.censoring("edge") or a.slopes("B_max")
     return data
 
 
 def smoke_data(fams) -> dict:
     return {
-        "divergence-located": sum(len(a.eps_censored()) for a in fams),
+        "divergence-located": sum(len(a.where("eps_censored")) for a in fams),
         # no optimum (every run diverged) or no rate stable at every batch
         "stable-rate-exists": sum(a.missing + int(a.per["eps_max"].isna().sum()) for a in fams),
     }
@@ -113,12 +113,12 @@ def run(ctx):
         for col in ("eps_max", "B_max"):
             v = a.slopes(col)
             metrics[f"{nm}_{col}_slope_mean"] = float(v.mean()) if v.size else float("nan")
-        metrics[f"{nm}_eps_max_lower_bounds"] = float(len(a.eps_censored()))
+        metrics[f"{nm}_eps_max_lower_bounds"] = float(len(a.where("eps_censored")))
         lines.append(
             f"- {a.name}: per-seed slopes of log ε_max on log k: {an.slopes_line(a, 'eps_max')};"
             f" of log B_max: {an.slopes_line(a, 'B_max')}; (width, seed) with ε_max only a "
-            f"lower bound: {len(a.eps_censored())}; optima on the grid's η/B edge: "
-            f"{len(a.edges())}"
+            f"lower bound: {len(a.where('eps_censored'))}; optima on the grid's η/B edge: "
+            f"{len(a.where('edge'))}"
         )
     decided = ", ".join(f"{j.name} {j.decision}" for j in judged)
     what = "; machinery check, not the paper's result" if ctx.scale == "smoke" else ""

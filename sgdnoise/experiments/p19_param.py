@@ -189,7 +189,8 @@ def _figure(ctx, results):
     ax = fig.add_subplot()
     for arch, res in results.items():
         floor = 1e-18  # exact agreement would vanish on a log axis
-        ax.semilogy(res["steps"], np.maximum(res["errs"], floor), label=f"{arch}: rate ε c²")
+        label = f"{arch}: per-layer rates εσ_w²/n_in"
+        ax.semilogy(res["steps"], np.maximum(res["errs"], floor), label=label)
         ax.semilogy(res["steps"], np.maximum(res["naive"], floor), "--", label=f"{arch}: one rate")
     ax.axhline(TOLERANCE, color="k", lw=0.8, ls=":", label=f"tolerance {TOLERANCE:g}")
     ax.axhline(CONTROL_FLOOR, color="gray", lw=0.8, ls="-.", label="control must exceed")

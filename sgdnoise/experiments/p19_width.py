@@ -106,7 +106,7 @@ def criteria_data(fams) -> dict:
     """Per-seed values for :func:`criteria_for` (a string: undecided, with the reason)."""
     data = {}
     for a in fams:
-        cut = a.gbar_censoring()
+        cut = a.censoring("edge")
         if a.family.batch_norm:
             data[f"gbar-rises-{a.name}"] = cut or a.slopes("g_opt")
             continue
@@ -144,7 +144,7 @@ def _metrics(df, fams) -> dict:
         s, g = a.slopes("g_opt"), a.gain()
         m[f"{nm}_gbar_slope_mean"] = float(s.mean()) if s.size else float("nan")
         m[f"{nm}_acc_gain_mean"] = float(g.mean()) if g.size else float("nan")
-        m[f"{nm}_optima_on_edge"] = float(len(a.edges()))
+        m[f"{nm}_optima_on_edge"] = float(len(a.where("edge")))
     return m
 
 
@@ -166,7 +166,7 @@ def run(ctx):
         f"per-seed slopes of log ḡ_opt on log k: {an.slopes_line(a, 'g_opt')}; per-seed "
         f"accuracy gains k={min(a.family.widths)}→{max(a.family.widths)}: "
         + (", ".join(f"{v:+.3f}" for v in a.gain()) or "none")
-        + f"; optima on the grid's η/B edge: {len(a.edges())}"
+        + f"; optima on the grid's η/B edge: {len(a.where('edge'))}"
         for a in fams
     ]
     decided = ", ".join(f"{j.name} {j.decision}" for j in judged)

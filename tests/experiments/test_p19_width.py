@@ -84,8 +84,8 @@ def test_analysis_by_hand():
     assert a.gain() == pytest.approx([0.52 - 0.40, 0.46 - 0.42])
     # width 16: lr 0.3 is the largest η/B left (1.0 diverged); width 64 seed 0: lr 0.1 is the
     # smallest; width 64 seed 1: lr 0.3 is interior
-    assert a.edges() == [(16, 0), (16, 1), (64, 0)]
-    assert "censored" in a.gbar_censoring() and "censored" in a.eps_censoring()
+    assert a.where("edge") == [(16, 0), (16, 1), (64, 0)]
+    assert "censored" in a.censoring("edge") and "censored" in a.censoring("eps_censored")
 
 
 def test_family_where_everything_diverged_is_reported_not_crashed():
@@ -162,7 +162,7 @@ def test_optimum_on_the_grid_edge_censors_the_slope():
     # the widest net's optimum lies beyond the largest stable η/B: ḡ_opt is only a bound
     df = _frame(slope=2.0, jitter=0.0)
     a = an.analyse_family(df, NTK, N)
-    assert {k for k, _ in a.edges()} == {256}
+    assert {k for k, _ in a.where("edge")} == {256}
     judged = p19_width.judge([a], None, "cpu")
     slope = next(j for j in judged if j.name.startswith("gbar-slope"))
     assert slope.decision == "undecided" and "censored" in slope.note
