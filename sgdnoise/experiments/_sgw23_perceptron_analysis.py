@@ -1,41 +1,29 @@
 """Criteria of claim ``sgw23-perceptron``: the SGW23 perceptron's scaling laws judged on
 per-seed exponents (DESIGN.md §4.2, §10; Sclocchi, Geiger & Wyart, ICML 2023, §5).
 
-Laws (noise-dominated regime T ≫ 1/α unless said; exponents from the sympy scaling
-argument of :mod:`sgdnoise.theory.perceptron_scaling`):
+Noise regime (T ≫ 1/α), exponents from :mod:`sgdnoise.theory.perceptron_scaling`:
+‖Δw_⊥‖ ∝ T√d P⁰; Δw₁/‖Δw_⊥‖ ∝ P^{1/(1+χ)}; T_c ∝ P^{−1/(1+χ)} (‖Δw‖/‖w₀‖ ≈ Δw₁/√d ∝
+T P^{1/(1+χ)} reaching 1); t* ∝ T d P^b with b = (3+χ)/(1+χ) **derived** by our argument
+(the drift dΔw₁/dt ∝ ε^{2+χ} integrated to the end of training; the paper prints no b).
+For T ≪ 1/α, Δw₁ does not depend on T.
 
-* ‖Δw_⊥‖ ∝ T √d P⁰ — the noise is set by T, not by P;
-* Δw₁/‖Δw_⊥‖ ∝ P^{1/(1+χ)} — the signal must outgrow the noise as P grows;
-* t* ∝ T d P^{b}, b = (3+χ)/(1+χ) — **derived** by our scaling argument (the drift
-  dΔw₁/dt ∝ ε^{2+χ} integrated to the end of training); the paper does not print b;
-* T_c ∝ P^{−1/(1+χ)} — from ‖Δw‖/‖w₀‖ ≈ Δw₁/√d ∝ T P^{1/(1+χ)} reaching 1;
-* for T ≪ 1/α, Δw₁ does not depend on T.
+The sampling unit is the seed (one training set and one SGD noise stream, run at every P
+and T).  A seed's exponent is the mean over the cells of the other axes (temperature; or
+χ and P) of log–log slopes (:func:`~sgdnoise.experiments.criteria.per_seed_slopes`), so a
+run missing from one cell does not tilt it.  Capped runs (no t*, no end-of-training
+weights) are left out of every fit.
 
-The sampling unit is the seed (one seed = one training set and one SGD noise stream, run
-at every P and T of the grid).  A seed's exponent is the mean, over the cells of other
-axes (temperature; or χ and P), of least-squares log–log slopes
-(:func:`~sgdnoise.experiments.criteria.per_seed_slopes`), so a run missing from one cell
-does not tilt the slope.  Runs stopped by the update cap (status ``capped``) have no t*
-and no end-of-training weights: they are left out of every fit and counted in the report.
-
-Tolerances and effects (exponent units):
-
-* P-exponents: tolerance :data:`P_TOL` = 0.1 — a scaling argument fixes asymptotic
-  exponents, and over the 1.5 decades of P the grid spans we allow a systematic drift of
-  0.1 (the finite-d drift of ‖Δw_⊥‖ at d = 16 seen in earlier cpu runs).  Power at the
-  gap between the prediction at this χ and at the nearest χ of the paper's family
-  (χ ∈ {0, 1, 3}): the paper's point is that the exponents depend on χ, so a test that
-  cannot tell χ from its neighbour cannot support it.  For ‖Δw_⊥‖ (prediction 0 at every
-  χ) the alternative is noise that tracks the signal, ‖Δw_⊥‖ ∝ Δw₁: effect 1/(1+χ).
-* T-exponents: tolerance :data:`T_TOL` = 0.05 — Δw/T solves a T-free problem as αT → ∞,
-  with O(1/(αT)) corrections (≈ 1% at αT ≥ 100); effect 0.5, half-way between the noise
-  regime's T¹ and the gradient-descent regime's T⁰ (equally, diffusive √T growth).
+P-exponents: tolerance 0.1, the systematic drift we allow over the 1.5 decades of P the
+grid spans (the finite-d drift of ‖Δw_⊥‖ at d = 16 is of that size); power at the gap to
+the prediction at the nearest χ of {0, 1, 3} (the paper's point is that the exponents
+depend on χ: a test that cannot tell χ from its neighbour cannot support it), and for
+‖Δw_⊥‖ (0 at every χ) at 1/(1+χ), noise that tracks the signal.  T-exponents: tolerance
+0.05 (O(1/(αT)) corrections, ≈ 1% at αT ≥ 100); effect 0.5, half-way between T¹ and T⁰.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
@@ -54,10 +42,10 @@ T_EFFECT = 0.5
 #: around 1 refuses the χ = 1 or χ = 3 exponents (0.5, 0.25); the T-exponent is exact as
 #: αT → ∞ up to a few percent at αT ∈ {100, 1000}, so ±0.1.
 SMOKE_RANGES = {
-    "smoke_perp_P": (-0.3, 0.3),
-    "smoke_ratio_P": (0.7, 1.3),
-    "smoke_dw1_T": (0.9, 1.1),
-    "smoke_runs_done": (0.99, 1.0),
+    "smoke_perp_P": (-0.3, 0.3, "‖Δw_⊥‖ ∼ T√d, independent of P (χ = 0; exponent of P)"),
+    "smoke_ratio_P": (0.7, 1.3, "Δw₁/‖Δw_⊥‖ ∼ P^{1/(1+χ)} (χ = 0; exponent of P)"),
+    "smoke_dw1_T": (0.9, 1.1, "Δw₁ ∝ T for T ≫ 1/α (exponent of T)"),
+    "smoke_runs_done": (0.99, 1.0, "every run fits its training set (fraction done)"),
 }
 
 
@@ -79,21 +67,13 @@ def predictions(chi: float) -> dict[str, float]:
     }
 
 
-def _gap(law: str, chi: float) -> float:
-    """Distance from the prediction at χ to the nearest prediction at another χ of the
-    paper's family (the resolution a criterion needs to tell χ's apart)."""
-    mine = predictions(chi)[law]
-    others = [abs(predictions(c)[law] - mine) for c in CHI_FAMILY if c != chi]
-    return min(g for g in others if g > 0)
-
-
 def _p_exponent(name, law, chi, says, derived=False) -> Criterion:
     pred = predictions(chi)[law]
     if law == "perp_P":
         effect = 1 / (1 + chi)
         why = "noise that tracks the signal (‖Δw_⊥‖ ∝ Δw₁) would give 1/(1+χ)"
-    else:
-        effect = _gap(law, chi)
+    else:  # the distance to the prediction at the nearest other χ of the family
+        effect = min(abs(predictions(c)[law] - pred) for c in CHI_FAMILY if c != chi)
         why = "the gap to the prediction at the nearest χ of {0, 1, 3}: the exponent must tell χ"
     return Criterion(
         name, says, "exponent", effect=effect, effect_reason=why, prediction=pred,
@@ -104,15 +84,10 @@ def _p_exponent(name, law, chi, says, derived=False) -> Criterion:
 def declare(s) -> list[Criterion]:
     """The claim's criteria at settings ``s`` (declared before any data is seen)."""
     if s.machinery:
-        lo = {k: v[0] for k, v in SMOKE_RANGES.items()}
-        hi = {k: v[1] for k, v in SMOKE_RANGES.items()}
-        says = {
-            "smoke_perp_P": "‖Δw_⊥‖ ∼ T√d, independent of P (χ = 0; exponent of P)",
-            "smoke_ratio_P": "Δw₁/‖Δw_⊥‖ ∼ P^{1/(1+χ)} (χ = 0; exponent of P)",
-            "smoke_dw1_T": "Δw₁ ∝ T for T ≫ 1/α (exponent of T)",
-            "smoke_runs_done": "every run fits its training set (fraction of runs done)",
-        }
-        return [Criterion(k, says[k], "machinery", low=lo[k], high=hi[k]) for k in SMOKE_RANGES]
+        return [
+            Criterion(k, says, "machinery", low=lo, high=hi)
+            for k, (lo, hi, says) in SMOKE_RANGES.items()
+        ]
     out = []
     for chi in s.chis:
         c = f"chi{chi:g}"
@@ -173,13 +148,12 @@ def declare(s) -> list[Criterion]:
 
 def with_observables(df):
     """The done runs with the normalized observables as columns: ``T`` = αT/α,
-    ``perp`` = ‖Δw_⊥‖/(T√d), ``signal`` = Δw₁/(T√d), ``ratio`` = Δw₁/‖Δw_⊥‖,
+    ``perp`` = ‖Δw_⊥‖/(T√d), ``ratio`` = Δw₁/‖Δw_⊥‖,
     ``tstar`` = t*/(T d), ``tc`` = T√d/Δw₁ (the T where Δw₁/√d = 1 if Δw₁ ∝ T)."""
     d = df[df["status"] == "done"].copy()
     d["T"] = d["aT"] / d["alpha"]
     sq = np.sqrt(d["d"].astype(float))
     d["perp"] = d["dw_perp"] / (d["T"] * sq)
-    d["signal"] = d["dw1"] / (d["T"] * sq)
     d["ratio"] = d["dw1"] / d["dw_perp"]
     d["tstar"] = d["t_star"] / (d["T"] * d["d"])
     d["tc"] = d["T"] * sq / d["dw1"]
@@ -197,10 +171,6 @@ def seed_slopes(df, x: str, y: str, within=()) -> np.ndarray:
         if s.size:
             out.append(float(s.mean()))
     return np.asarray(out)
-
-
-def _need(values: np.ndarray, what: str):
-    return values if values.size else f"no {what} runs"
 
 
 def measure(df, s) -> dict:
@@ -225,52 +195,23 @@ def measure(df, s) -> dict:
         z, c = noise[noise["chi"] == chi], f"chi{chi:g}"
         for law, col in (("perp_P", "perp"), ("ratio_P", "ratio"), ("tstar_P", "tstar"),
                          ("tc_P", "tc")):  # fmt: skip
-            m[f"{law}_{c}"] = _need(seed_slopes(z, "P", col, ["aT"]), f"χ = {chi:g} noise")
-    m["perp_T"] = _need(seed_slopes(noise, "aT", "dw_perp", ["chi", "P"]), "noise")
-    m["dw1_T"] = _need(seed_slopes(noise, "aT", "dw1", ["chi", "P"]), "noise")
-    m["tstar_T"] = _need(seed_slopes(noise, "aT", "t_star", ["chi", "P"]), "noise")
-    gd = base[base["aT"] <= GD_AT]
-    m["gd_dw1_T"] = _need(seed_slopes(gd, "aT", "dw1", ["chi", "P"]), "gradient-descent")
-    m["signal_grows_P"] = _need(seed_slopes(noise, "P", "dw1", ["chi", "aT"]), "noise")
-    m["tstar_grows_P"] = _need(seed_slopes(noise, "P", "t_star", ["chi", "aT"]), "noise")
-    for chi in s.chis:
-        c = f"chi{chi:g}"
+            m[f"{law}_{c}"] = seed_slopes(z, "P", col, ["aT"])
         z = obs[(obs["chi"] == chi) & (obs["P"] == max(s.P_grid(chi))) & (obs["aT"] == NOISE_AT)]
-        m[f"perp_d_{c}"] = _need(seed_slopes(z, "d", "dw_perp"), "d-sweep")
-        m[f"tstar_d_{c}"] = _need(seed_slopes(z, "d", "t_star"), "d-sweep")
-    return m
+        m[f"perp_d_{c}"], m[f"tstar_d_{c}"] = (
+            seed_slopes(z, "d", y) for y in ("dw_perp", "t_star")
+        )
+    for name, y in (("perp_T", "dw_perp"), ("dw1_T", "dw1"), ("tstar_T", "t_star")):
+        m[name] = seed_slopes(noise, "aT", y, ["chi", "P"])
+    m["gd_dw1_T"] = seed_slopes(base[base["aT"] <= GD_AT], "aT", "dw1", ["chi", "P"])
+    m["signal_grows_P"] = seed_slopes(noise, "P", "dw1", ["chi", "aT"])
+    m["tstar_grows_P"] = seed_slopes(noise, "P", "t_star", ["chi", "aT"])
+    return {k: v if v.size else "no runs to fit" for k, v in m.items()}
 
 
 def judge(df, s):
     """The criteria of :func:`declare` judged on the runs ``df`` (criteria.evaluate)."""
-    crit = declare(s)
-    data = measure(df, s)
-    return evaluate(crit, {c.name: data.get(c.name, "not measured") for c in crit})
+    return evaluate(declare(s), measure(df, s))
 
 
 def status_counts(df) -> dict[str, int]:
     return {k: int((df["status"] == k).sum()) for k in ("done", "capped", "diverged", "failed")}
-
-
-def _fmt(v) -> str:
-    return "—" if v is None or not math.isfinite(v) else f"{v:.3f}"
-
-
-def exponent_table(criteria, judgements) -> str:
-    """Each exponent criterion's prediction beside its measurement (the criteria table has
-    the same estimates and intervals; this one lines them up with the theory)."""
-    rows = [
-        "| criterion | theory ± tolerance | measured (mean of per-seed exponents) | interval "
-        "| seeds | power | decision |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for c, j in zip(criteria, judgements, strict=True):
-        if c.kind != "exponent":
-            continue
-        th = f"{c.prediction:.3f} ± {c.tolerance:g}" + (" (derived)" if c.derived else "")
-        pw = "—" if j.power is None else f"{j.power:.2f}"
-        rows.append(
-            f"| {j.name} | {th} | {_fmt(j.estimate)} | [{_fmt(j.ci_low)}, {_fmt(j.ci_high)}] "
-            f"| {j.n} | {pw} | {j.decision} |"
-        )
-    return "\n".join(rows)

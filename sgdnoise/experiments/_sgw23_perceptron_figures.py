@@ -15,12 +15,9 @@ _COLORS = {0.0: "C0", 1.0: "C1", 3.0: "C2"}
 def _per_seed(df, x: str, col: str):
     """Grid values of ``x`` and, for each, the per-seed values of ``col`` (geometric mean
     over the seed's runs at that x, e.g. over the noise temperatures)."""
+    g = np.exp(np.log(df[col]).groupby([df[x], df["seed"]]).mean())
     xs = sorted(df[x].unique())
-    vals = []
-    for v in xs:
-        g = df[df[x] == v].groupby("seed")[col].apply(lambda s: float(np.exp(np.log(s).mean())))
-        vals.append(g.to_numpy(float))
-    return xs, vals
+    return xs, [g.loc[v].to_numpy(float) for v in xs]
 
 
 def _y_ticks(ax):
@@ -30,9 +27,7 @@ def _y_ticks(ax):
     decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
     marks = (1,) if len(decades) > 4 else (1, 2, 5)  # wide ranges: powers of ten only
     ticks = [m * 10.0**e for e in decades for m in marks if lo <= m * 10.0**e <= hi]
-    if len(ticks) < 3:
-        ticks = [m * 10.0**e for e in decades for m in range(1, 10) if lo <= m * 10.0**e <= hi]
-    _plots.log_axis(ax, "y", ticks=ticks)
+    _plots.log_axis(ax, "y", ticks=ticks if len(ticks) > 2 else np.geomspace(lo, hi, 4).round(2))
 
 
 def _theory(ax, xs, vals, slope, color, label, derived=False):

@@ -1,12 +1,7 @@
-"""The worker of claim ``sgw23-perceptron``: one SGD run of the SGW23 perceptron, as a
-sweepable function (:mod:`sgdnoise.sweeps`) so the claim's grid runs through the sweeps
-store and resumes after a kill (DESIGN.md §4.2, §10).
-
-The run is the exact event-driven simulator :func:`sgdnoise.simulate.perceptron.simulate`
-(Sclocchi, Geiger & Wyart, ICML 2023, §5): data ρ(x₁) ∝ |x₁|^χ e^{−x₁²/2}, model
-o = Δw·x/√d, hinge with margin 1/α, SGD at temperature T = η/B until every training point
-is fitted.  It is imported inside the function, so importing this module (and the claim)
-compiles nothing.
+"""The worker of claim ``sgw23-perceptron``: one run of the exact event-driven simulator
+:func:`sgdnoise.simulate.perceptron.simulate` (SGW23 §5; DESIGN.md §4.2) as a sweepable
+function, so the claim's grid runs through the sweeps store and resumes after a kill.  The
+simulator is imported inside the function: importing this module compiles nothing.
 """
 
 from __future__ import annotations
@@ -19,8 +14,7 @@ CAPPED_STATUSES = ("max_steps", "max_updates")
 
 
 def _check(*, chi, P, d, aT, alpha, batch, seed, max_updates):
-    """The bounds of :func:`perceptron_run` (called by the spec loader on every grid point,
-    so a bad value is refused before the store is touched)."""
+    """Bounds of :func:`perceptron_run`, checked on every grid point before a run."""
     in_range("chi", chi, -1.0, None, low_open=True)
     P = integer("P", P, minimum=1)
     integer("d", d, minimum=2)

@@ -197,4 +197,4 @@ def test_smoke_agrees(smoke_all):
     saved = json.loads((out / "result.json").read_text())
     assert saved["figures"] == ["noise_regime_vs_P.png"]
     assert (out / "noise_regime_vs_P.png").stat().st_size > 1000
-    assert "Exponents against theory" in (out / "report.md").read_text()
+    assert "How the exponents are measured" in (out / "report.md").read_text()
