@@ -19,8 +19,15 @@ Metrics: ``test_err``, ``train_err``, ``weight_change = ‖w − w0‖/‖w0‖`
 at the first evaluation where every point was fitted; NaN when the caps stopped the run
 first), ``t_star_resolution`` (the time between evaluations: t* is known to within it),
 ``unfitted`` (fraction of training points with ``α y o < 1`` at the end), ``fitted`` (1/0),
+``capped`` (1 when a cap stopped the run before every point was fitted: such a run has no
+t*, only the bound t* > time; :func:`sgdnoise.experiments._grid.run_grid` gives it status
+``capped`` and no fit or extrapolation of the claims uses it),
 ``steps``, ``time``, ``lr``, ``h``, ``test_size`` (images in the test set: the ``n_test`` test
 images, plus the training images outside the training subset when ``heldout_test``).
+
+The data come from the one worker data cache (:func:`sgdnoise.experiments._netdata.dataset`,
+``task="binary"``).  :class:`Net` holds one grid's fixed settings and :func:`grid_spec`
+turns it into the sweep spec both SGW23 network claims run.
 
 This module imports torch only inside the functions, so that the claim registry's import of
 the experiments package stays cheap; pool workers import it once per process.
@@ -28,13 +35,48 @@ the experiments package stays cheap; pool workers import it once per process.
 
 from __future__ import annotations
 
-import functools
 import math
+from dataclasses import asdict, dataclass
 
 from ..validation import boolean, choice, integer, positive
 
 DATASETS = ("mnist", "cifar10")
 ARCHITECTURES = ("mlp", "convnet")
+#: how sweep specs name this worker (the sweeps store keys runs by it: keep it stable)
+FUNCTION = "sgdnoise.experiments._sgw23_runs:train_point"
+
+
+@dataclass(frozen=True)
+class Net:
+    """One grid's net, data and fixed training settings (every keyword of
+    :func:`train_point` but the grid axes α, T, seed and, for ``sgw23-tc``, P)."""
+
+    dataset: str
+    arch: str
+    width: int
+    depth: int
+    pool: int
+    n_train: int
+    n_test: int
+    batch_size: int
+    max_steps: int
+    max_time: float
+    heldout_test: bool = False
+
+
+def grid_spec(name: str, description: str, net: Net, product: dict, data_dir: str, **fixed) -> dict:
+    """The sweep spec of ``net`` over the axes ``product`` (e.g. seed, alpha, T), with
+    further ``fixed`` settings, one thread per run (tiny nets: more threads only add
+    overhead)."""
+    fixed = {k: v for k, v in asdict(net).items() if k not in product} | fixed
+    fixed.update(data_dir=data_dir, threads=1)
+    return {
+        "name": name,
+        "description": description,
+        "function": FUNCTION,
+        "fixed": fixed,
+        "product": {k: list(v) for k, v in product.items()},
+    }
 
 
 def check_point(
@@ -81,42 +123,6 @@ def check_point(
         threads=integer("threads", threads, minimum=1),
         heldout_test=boolean("heldout_test", heldout_test),
     )
-
-
-@functools.lru_cache(maxsize=4)
-def _data(
-    dataset: str,
-    data_dir: str,
-    n_train: int,
-    n_test: int,
-    data_seed: int,
-    pool: int,
-    heldout_test: bool = False,
-):
-    """The binary task (MNIST even/odd, CIFAR-10 animals/vehicles) as CPU tensors, average-
-    pooled by ``pool`` (smaller inputs for the smoke scale), cached per worker process;
-    ``heldout_test`` adds the unused training images to the test set."""
-    import torch.nn.functional as F
-
-    from ..nets import load_dataset
-    from ..nets.files import find_data_dir
-
-    folder = find_data_dir(data_dir or None)
-    data = load_dataset(
-        dataset,
-        data_dir=folder,
-        n_train=n_train,
-        n_test=n_test,
-        seed=data_seed,
-        task="binary",
-        device="cpu",
-        download=False,
-        heldout_test=heldout_test,
-    )
-    if pool > 1:
-        data.x_train = F.avg_pool2d(data.x_train, pool, ceil_mode=True)
-        data.x_test = F.avg_pool2d(data.x_test, pool, ceil_mode=True)
-    return data
 
 
 def readout_width(model) -> int:
@@ -171,11 +177,13 @@ def train_point(
 def _run(c: dict) -> dict:
     from ..nets import evaluate, make_model, train
     from ..theory.conventions import lr_from_mean_field_temperature
+    from ._netdata import dataset
 
-    data = _data(
-        *(c[k] for k in ("dataset", "data_dir", "n_train", "n_test", "data_seed", "pool")),
-        c["heldout_test"],
-    )
+    data = dataset(
+        c["dataset"], n_train=c["n_train"], n_test=c["n_test"], data_dir=c["data_dir"],
+        data_seed=c["data_seed"], task="binary", heldout_test=c["heldout_test"],
+        pool=c["pool"], device="cpu",
+    )  # fmt: skip
     model = make_model(
         c["arch"],
         input_shape=data.input_shape,
@@ -225,6 +233,7 @@ def _run(c: dict) -> dict:
         weight_change=res.final["weight_change"],
         unfitted=1.0 - res.final["train_fitted"],
         fitted=float(res.fitted),
+        capped=float(not res.fitted),
         t_star=res.time if res.fitted else math.nan,
         status="done",
     )
