@@ -12,6 +12,10 @@ step" compares every run within the fewest steps any run takes.  Schedulers:
 * (iii) b ×δ and η ×γ per stage (γ² < δ; capped at 1.5/L, below UI25's 2/L);
 * (iv) b ×δ per stage, η warmed up ×γ for two stages, then cosine-decayed.
 
+Two starting rates, two regimes: η0 = 0.02/L, where the transient (the 2Δ/B_T term of the
+bound) lasts most of the run, and η0 = 0.2/L, where every run reaches its noise floor
+(∝ η/b) within the first stage and the schedules then differ only through η/b.
+
 Problems (:mod:`sgdnoise.theory.ui25_problems`): a noisy quadratic (L, σ² exact) and ridge
 logistic regression (L, σ² bounds valid for every θ).  A seed is one independent replicate:
 ``chains`` SGD chains with their own random streams (the problem's data are fixed, seed 0,
@@ -31,7 +35,8 @@ PROBLEMS = ("quadratic", "logistic")
 
 @dataclass(frozen=True)
 class SimSettings:
-    """One scale of the synthetic experiment.  ``eta0_L``: η0·L (all schedulers start there);
+    """One scale of the synthetic experiment.  ``eta0_L``: the values of η0·L (all
+    schedulers start there; one regime each);
     ``stage``: epochs per stage; ``chains``: SGD chains per seed; ``seeds``: replicates."""
 
     n_data: int
@@ -40,7 +45,7 @@ class SimSettings:
     chains: int
     seeds: tuple[int, ...]
     b0: int = 2
-    eta0_L: float = 0.2
+    eta0_L: tuple[float, ...] = (0.02, 0.2)
     delta: float = 2.0
     gamma: float = 1.3
     warmup: int = 2
@@ -67,11 +72,11 @@ def problems(s: SimSettings):
     }
 
 
-def schedulers(s: SimSettings, L: float):
-    """The five schedules of the design, for a problem with smoothness L."""
+def schedulers(s: SimSettings, L: float, eta0_L: float):
+    """The five schedules of the design from η0 = ``eta0_L``/L, for smoothness L."""
     from ..theory import schedules as S
 
-    e0 = s.eta0_L / L
+    e0 = eta0_L / L
     return {
         "(i) constant": S.scheduler_i("constant", e0, s.b0),
         "(i) cosine": S.scheduler_i("cosine", e0, s.b0),
@@ -87,6 +92,7 @@ class Run:
     error, the samples processed before each step, and the UI25 bound at every prefix."""
 
     problem: str
+    regime: float  # η0·L
     scheduler: str
     seed: int
     steps: np.ndarray
@@ -102,25 +108,28 @@ class Run:
 
 
 def simulate(s: SimSettings, progress=None) -> list[Run]:
-    """Every (problem, scheduler, seed) of the design, recorded at every step."""
+    """Every (problem, regime, scheduler, seed) of the design, recorded at every step."""
     from ..simulate.schedulers import run_sgd
     from ..theory import ui25
 
     out = []
     probs = problems(s)
-    jobs = [(p, name, seed) for p in probs for name in SCHEDULERS for seed in s.seeds]
+    jobs = [
+        (p, e, n, seed) for p in probs for e in s.eta0_L for n in SCHEDULERS for seed in s.seeds
+    ]
     it = jobs if progress is None else progress(jobs, desc="SGD runs")
     cache = {}
-    for p, name, seed in it:
+    for p, e, name, seed in it:
         prob = probs[p]
-        if (p, name) not in cache:
-            ex = schedulers(s, prob.L)[name].expand(s.n_data, s.epochs)
-            cache[p, name] = (ex, ui25.prefix_bound(ex, prob.gap, prob.L, prob.sigma2))
-        ex, pb = cache[p, name]
+        if (p, e, name) not in cache:
+            ex = schedulers(s, prob.L, e)[name].expand(s.n_data, s.epochs)
+            cache[p, e, name] = (ex, ui25.prefix_bound(ex, prob.gap, prob.L, prob.sigma2))
+        ex, pb = cache[p, e, name]
         r = run_sgd(prob, ex, n_chains=s.chains, seed=seed, record_every=1)
         out.append(
-            Run(p, name, seed, r.steps, r.samples, r.grad_sq, r.grad_sq_se, pb, r.status != "ok")
-        )
+            Run(p, e, name, seed, r.steps, r.samples, r.grad_sq, r.grad_sq_se, pb,
+                r.status != "ok")
+        )  # fmt: skip
     return out
 
 

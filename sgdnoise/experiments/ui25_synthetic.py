@@ -7,11 +7,14 @@ loss, whereas it does using any of schedulers (ii), (iii), and (iv). Furthermore
 schedulers (iii) and (iv) accelerate mini-batch SGD."  The experiment is
 :mod:`._ui25_sim` (every scheduler from the same η0, b0, for the same epochs).
 
-Criteria (cpu/paper), per problem, on per-seed values m = min_t of the chain-mean ‖∇f(θ_t)‖²
-(seed-paired: one seed drives every scheduler), each a one-sided t test on log-ratios:
+Criteria (cpu/paper), per problem and starting rate η0 (two regimes, :mod:`._ui25_sim`:
+transient-dominated η0 = 0.02/L, noise-floor-dominated η0 = 0.2/L), on per-seed values
+m = min_t of the chain-mean ‖∇f(θ_t)‖² (seed-paired: one seed drives every scheduler),
+each a one-sided t test on log-ratios:
 
-* ``stall_i`` — (i) with constant η ends above all of (ii), (iii), (iv):
-  log m(i const) − log max(m(ii), m(iii), m(iv)) > 0, at the end (equal samples);
+* ``stall_i`` (existence: "does not always") — in some (problem, η0) cell, (i) with
+  constant η ends above all of (ii), (iii), (iv): log m(i const) − log max(m(ii), m(iii),
+  m(iv)) > 0 at the end (equal samples), beyond the seed spread at α/k over the k cells;
 * ``faster_per_step (X)``, X ∈ {(iii), (iv)} — within the fewest steps any run takes
   (that of the growing-batch schedulers, which take fewer, larger steps):
   log m(X) − log min(m(i const), m(i cosine), m(ii)) < 0;
@@ -44,24 +47,29 @@ _FASTER = dict(
 )
 
 
-def headline_criteria() -> list[Criterion]:
-    out = []
-    for p in sim.PROBLEMS:
-        out.append(
-            Criterion(
-                f"stall_i {p}",
-                "scheduler (i) does not always minimize E‖∇f‖², whereas (ii), (iii), (iv) do: "
-                "with constant η, (i) ends above all three (log-ratio > 0)",
-                "direction",
-                sign=1,
-                effect=math.log(2),
-                effect_reason="a factor 2 above the growing-batch schedulers",
-            )
+def _groups(eta0s) -> list[tuple[str, float, str]]:
+    """(problem, η0·L, label) of every criterion group."""
+    return [(p, e, f"{p} η0={e:g}/L") for p in sim.PROBLEMS for e in eta0s]
+
+
+def headline_criteria(eta0s=sim.SIM["cpu"].eta0_L) -> list[Criterion]:
+    out = [
+        Criterion(
+            "stall_i",
+            "scheduler (i) does not always minimize E‖∇f‖², whereas (ii), (iii), (iv) do: in "
+            "some (problem, η0) cell, (i) with constant η ends above all three (log-ratio > 0)",
+            "existence",
+            sign=1,
+            effect=math.log(2),
+            effect_reason="a factor 2 above the growing-batch schedulers",
+            unit="seed (per cell)",
         )
+    ]
+    for _, _, g in _groups(eta0s):
         for x in ("(iii)", "(iv) cosine"):
             out.append(
                 Criterion(
-                    f"faster_per_step {x} {p}",
+                    f"faster_per_step {x} {g}",
                     f"schedulers (iii) and (iv) accelerate SGD: {x} reaches a smaller E‖∇f‖² "
                     "than the best of (i), (ii) within the same number of steps",
                     **_FASTER,
@@ -69,7 +77,7 @@ def headline_criteria() -> list[Criterion]:
             )
             out.append(
                 Criterion(
-                    f"faster_per_sample {x} {p}",
+                    f"faster_per_sample {x} {g}",
                     f"schedulers (iii) and (iv) accelerate SGD: {x} reaches a smaller E‖∇f‖² "
                     "than the best of (i), (ii) with the same samples processed (E epochs)",
                     **_FASTER,
@@ -114,11 +122,11 @@ def machinery_criteria() -> list[Criterion]:
 
 
 def headline_units(runs: list[sim.Run]) -> tuple[dict, dict]:
-    """Per-seed log-ratios of every headline criterion; and per (problem, scheduler) the
-    per-seed m within the common step budget and at the end (for the report)."""
+    """Per-seed log-ratios of every headline criterion; and per (problem, η0) group and
+    scheduler the per-seed m within the common step budget and at the end (the report)."""
     data, table = {}, {}
-    for p in sim.PROBLEMS:
-        mine = [r for r in runs if r.problem == p]
+    for p, e, g in _groups(sorted({r.regime for r in runs})):
+        mine = [r for r in runs if r.problem == p and r.regime == e]
         budget = min(int(r.steps[-1]) for r in mine)
         seeds = sorted({r.seed for r in mine})
         by = {(r.scheduler, r.seed): r for r in mine}
@@ -128,14 +136,16 @@ def headline_units(runs: list[sim.Run]) -> tuple[dict, dict]:
         end = {
             n: np.array([float(np.min(by[n, s].grad_sq)) for s in seeds]) for n in sim.SCHEDULERS
         }
-        table[p] = {"budget": budget, "step": step, "end": end}
+        table[g] = {"budget": budget, "step": step, "end": end, "problem": p, "regime": e}
         lg = {k: {n: np.log(v) for n, v in d.items()} for k, d in (("step", step), ("end", end))}
-        e = lg["end"]
-        data[f"stall_i {p}"] = e["(i) constant"] - np.max([e[n] for n in GROWING], axis=0)
+        z = lg["end"]
+        data.setdefault("stall_i", {})[g] = z["(i) constant"] - np.max(
+            [z[n] for n in GROWING], axis=0
+        )
         for x in ("(iii)", "(iv) cosine"):
             for key, crit in (("step", "faster_per_step"), ("end", "faster_per_sample")):
                 d = lg[key]
-                data[f"{crit} {x} {p}"] = d[x] - np.min([d[n] for n in BASELINE], axis=0)
+                data[f"{crit} {x} {g}"] = d[x] - np.min([d[n] for n in BASELINE], axis=0)
     return data, table
 
 
@@ -154,7 +164,7 @@ def machinery_units(runs: list[sim.Run], s: sim.SimSettings, seed: int) -> dict:
         S.StageGeometric(0.2 / nf.L, 1.5, 1.9 / nf.L), S.GeometricBatch(1, 3), 10, "capped", 4
     )
     crun = run_sgd(nf, capped.expand_steps(300), n_chains=2, seed=seed)
-    ex3 = sim.schedulers(s, nf.L)["(iii)"].expand(s.n_data, s.epochs)
+    ex3 = sim.schedulers(s, nf.L, max(s.eta0_L))["(iii)"].expand(s.n_data, s.epochs)
     r3 = run_sgd(nf, ex3, n_chains=2, seed=seed)
     exact, _ = noise_free_trajectory(nf.values, nf.theta0, ex3.lr, 1e8)
     div = drun.first_divergence - predicted if drun.first_divergence >= 0 else math.nan
@@ -181,7 +191,7 @@ def run_synthetic(ctx):
     mach = machinery_units(runs, s, ctx.seed)
     div, pred, cross = mach.pop("_divergence")
     machinery = evaluate(machinery_criteria(), mach)
-    headline = evaluate(headline_criteria(), head)
+    headline = evaluate(headline_criteria(s.eta0_L), head)
     judged = machinery if ctx.scale == "smoke" else machinery + headline
     metrics = {
         "divergence_step": float(div),
@@ -199,14 +209,15 @@ def run_synthetic(ctx):
     how = "reported, not judged at smoke" if ctx.scale == "smoke" else "judged"
 
     def said(p):
-        d = {k: sup[f"{k} {p}"] for k in ("stall_i", "faster_per_step (iii)",
+        d = {k: sup[f"{k} {p}"] for k in ("faster_per_step (iii)",
              "faster_per_step (iv) cosine", "faster_per_sample (iii)",
              "faster_per_sample (iv) cosine")}  # fmt: skip
         return f"{p}: " + ", ".join(f"{k} {v}" for k, v in d.items())
 
     summary = (
         f"uncapped η growth diverges at step {div} (exact GD {pred}; η > 2/L from step "
-        f"{cross}). Headline ({how}): " + "; ".join(said(p) for p in sim.PROBLEMS)
+        f"{cross}). Headline ({how}): stall_i {sup['stall_i']}; "
+        + "; ".join(said(g) for g in table)
     )
     return ClaimResult(summary=summary, criteria=judged, metrics=metrics, details=details)
 
@@ -216,17 +227,18 @@ def _details(s, runs, table, headline, scale, divergence) -> str:
 
     probs = sim.problems(s)
     rows = [
-        "| problem | L | σ² | scheduler | steps | min E‖∇f‖² within the step budget | "
+        "| problem, η0 | L | σ² | scheduler | steps | min E‖∇f‖² within the step budget | "
         "min E‖∇f‖² at the end (E·N samples) | bound at the end |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     rank = []
-    for p, t in table.items():
+    for g, t in table.items():
+        p = t["problem"]
         for n in sim.SCHEDULERS:
-            r0 = next(r for r in runs if r.problem == p and r.scheduler == n)
+            r0 = next(r for r in runs if (r.problem, r.regime, r.scheduler) == (p, t["regime"], n))
             st, en = t["step"][n], t["end"][n]
             rows.append(
-                f"| {p} | {probs[p].L:.4g} | {probs[p].sigma2:.4g} | {n} | {int(r0.steps[-1])} | "
+                f"| {g} | {probs[p].L:.4g} | {probs[p].sigma2:.4g} | {n} | {int(r0.steps[-1])} | "
                 f"{st.mean():.3e} ± {st.std(ddof=1):.1e} | {en.mean():.3e} ± {en.std(ddof=1):.1e}"
                 f" | {r0.bound[-1]:.3e} |"
             )
@@ -235,17 +247,19 @@ def _details(s, runs, table, headline, scale, divergence) -> str:
             ("end", "per sample (E·N)"),
         ):
             order = sorted(sim.SCHEDULERS, key=lambda n: np.mean(np.log(t[key][n])))
-            rank.append(f"- {p}, {what}: " + " < ".join(order))
+            rank.append(f"- {g}, {what}: " + " < ".join(order))
     head = (
         "Headline criteria at smoke scale (reported only: smoke checks the machinery):\n\n"
         if scale == "smoke"
         else "Headline criteria (also in the criteria table above):\n\n"
     )
     div, pred, cross = divergence
+    rates = ", ".join(f"{e:g}" for e in s.eta0_L)
     return (
         "\n".join(rows)
         + f"\n\nMean ± sd over {len(s.seeds)} seeds of {s.chains} chains each; N = {s.n_data}, "
-        f"E = {s.epochs} epochs, stages of {s.stage} epochs, η0 = {s.eta0_L}/L, b0 = {s.b0}, "
+        f"E = {s.epochs} epochs, stages of {s.stage} epochs, η0·L ∈ {{{rates}}}, "
+        f"b0 = {s.b0}, "
         f"δ = {s.delta}, γ = {s.gamma} ((iii) capped at {s.cap_L}/L), (iv) warm-up "
         f"{s.warmup} stages.  Batches drawn with replacement.\n\n"
         "Rankings by the seed mean of log min E‖∇f‖² (smallest first):\n\n"
@@ -263,12 +277,16 @@ def _figure(ctx, runs, table):
 
     from ._plots import log_axis, seeds_mean_ci
 
-    fig = Figure(figsize=(15, 8), layout="constrained")
-    axes = fig.subplots(2, 3)
-    for row, p in enumerate(sim.PROBLEMS):
+    fig = Figure(figsize=(15, 4 * len(table)), layout="constrained")
+    axes = fig.subplots(len(table), 3, squeeze=False)
+    for row, (p, t) in enumerate(table.items()):
         ax_s, ax_n, ax_c = axes[row]
         for i, n in enumerate(sim.SCHEDULERS):
-            mine = [r for r in runs if r.problem == p and r.scheduler == n]
+            mine = [
+                r
+                for r in runs
+                if (r.problem, r.regime, r.scheduler) == (t["problem"], t["regime"], n)
+            ]
             g = np.mean([r.grad_sq for r in mine], axis=0)
             r0 = mine[0]
             c = f"C{i}"

@@ -11,7 +11,7 @@ from sgdnoise.experiments import _ui25_sim as sim
 from sgdnoise.experiments import ui25, ui25_synthetic
 from sgdnoise.experiments.criteria import evaluate
 
-TINY = sim.SimSettings(n_data=32, epochs=3, stage=1, chains=64, seeds=(0, 1, 2))
+TINY = sim.SimSettings(n_data=32, epochs=3, stage=1, chains=64, seeds=(0, 1, 2), eta0_L=(0.2,))
 
 
 def _judge(criteria, data):
@@ -108,7 +108,7 @@ def test_synthetic_machinery_fails_with_a_wrong_learning_rate(monkeypatch, tiny_
 
 def test_samples_processed_fails_when_a_run_is_short(tiny_runs):
     r = tiny_runs[0]
-    short = sim.Run(r.problem, r.scheduler, r.seed, r.steps, r.samples - 1, r.grad_sq,
+    short = sim.Run(r.problem, r.regime, r.scheduler, r.seed, r.steps, r.samples - 1, r.grad_sq,
                     r.grad_sq_se, r.bound, r.diverged)  # fmt: skip
     d = {"samples_processed": [max(abs(int(x.samples[-1]) - 96) for x in [short, *tiny_runs])]}
     assert _judge(ui25_synthetic.machinery_criteria(), d) == {"samples_processed": "contradicted"}
@@ -124,7 +124,7 @@ def _fake_runs(levels: dict, seeds=(0, 1, 2, 3, 4)):
             for s in seeds:
                 lvl = levels[n] * math.exp(0.05 * rng.standard_normal())
                 g = lvl + np.exp(-steps / 10.0)
-                out.append(sim.Run(p, n, s, steps, 4 * steps, g, 0 * g, g + 1, False))
+                out.append(sim.Run(p, 0.2, n, s, steps, 4 * steps, g, 0 * g, g + 1, False))
     return out
 
 
@@ -156,7 +156,7 @@ def test_per_step_budget_is_the_fewest_steps():
     (i) (3× the steps) has not yet reached its end value."""
     levels = dict.fromkeys(sim.SCHEDULERS, 1e-3)
     _, table = ui25_synthetic.headline_units(_fake_runs(levels))
-    t = table["quadratic"]
+    t = table["quadratic η0=0.2/L"]
     assert t["budget"] == 100
     assert np.all(t["step"]["(i) constant"] > t["end"]["(i) constant"])
     assert np.all(t["step"]["(iii)"] == t["end"]["(iii)"])
