@@ -98,32 +98,56 @@ def opposite_effect_cells(df: pd.DataFrame) -> dict[str, np.ndarray]:
     return cells
 
 
+def fitted_temperatures(df: pd.DataFrame, *alphas: float) -> list[float]:
+    """The T at which every seed of the grid has a usable run at each of ``alphas`` (in
+    increasing T): comparisons are read between these, so a cap that stopped some seeds at
+    an extreme T moves the comparison inward rather than dropping those seeds.  The choice
+    depends on which runs fitted, never on the values compared."""
+    ok = usable(df)
+    seeds = set(ok["seed"].unique())  # a seed with no fitted run at all has nothing to pair
+    Ts = []
+    for T in sorted(df["T"].unique()):
+        at = ok[np.isclose(ok["T"].astype(float), T)]
+        if all(
+            set(at.loc[np.isclose(at["alpha"].astype(float), a), "seed"]) >= seeds for a in alphas
+        ):
+            Ts.append(float(T))
+    return Ts
+
+
+def _ends(df: pd.DataFrame, *alphas: float) -> tuple[float, float]:
+    f = fitted_temperatures(df, *alphas) or sorted(df["T"].unique())
+    return float(f[0]), float(f[-1])
+
+
 def phase_values(df: pd.DataFrame) -> dict:
     """The per-seed values of every ``sgw23-phase`` criterion on one data set's grid,
-    by short name (see :mod:`sgdnoise.experiments.sgw23_phase`):
+    by short name (see :mod:`sgdnoise.experiments.sgw23_phase`); T_lo and T_hi are the
+    coldest and hottest of :func:`fitted_temperatures` at the α compared (the grid's own
+    ends when no T has every seed fitted):
 
-    * ``L``: ln ‖Δw‖/‖w0‖ at (α_min, T_min) minus at (α_max, T_min);
-    * ``N``: ln ‖Δw‖/‖w0‖ at (α_max, T_max) minus at (α_max, T_min);
-    * ``U``: test error at (α_max, T_max) minus at (α_max, T_min);
+    * ``L``: ln ‖Δw‖/‖w0‖ at (α_min, T_lo) minus at (α_max, T_lo);
+    * ``N``: ln ‖Δw‖/‖w0‖ at (α_max, T_hi) minus at (α_max, T_lo);
+    * ``U``: test error at (α_max, T_hi) minus at (α_max, T_lo);
     * ``T_opt``: ln T_opt(α₂) − ln T_opt(α_min), α₂ the next α of the grid, T_opt per seed;
     * ``opposite``: the cells of :func:`opposite_effect_cells`.
 
     A value that cannot be formed is a string saying why (the criterion is then undecided).
     """
-    alphas, Ts = sorted(df["alpha"].unique()), sorted(df["T"].unique())
+    alphas = sorted(df["alpha"].unique())
     a_lo, a_2, a_hi = alphas[0], alphas[1], alphas[-1]
-    T_lo, T_hi = Ts[0], Ts[-1]
+    (T_l, _), (T_lo, T_hi) = _ends(df, a_lo, a_hi), _ends(df, a_hi)
     lwc = lambda a, T: np.log(cell(df, "weight_change", alpha=a, T=T))
     err = lambda a, T: cell(df, "test_err", alpha=a, T=T)
     topt_lo, topt_2 = optimal_temperature(df, a_lo), optimal_temperature(df, a_2)
-    out = {
-        "L": seed_difference(lwc(a_lo, T_lo), lwc(a_hi, T_lo)),
+    return {
+        "L": seed_difference(lwc(a_lo, T_l), lwc(a_hi, T_l)),
         "N": seed_difference(lwc(a_hi, T_hi), lwc(a_hi, T_lo)),
         "U": seed_difference(err(a_hi, T_hi), err(a_hi, T_lo)),
         "T_opt": seed_difference(np.log(topt_2), np.log(topt_lo)),
         "opposite": opposite_effect_cells(df) or "no lazy cell with all three arms fitted",
+        "T_compared": {"L": T_l, "N/U": (T_lo, T_hi)},
     }
-    return out
 
 
 # --------------------------------------------------------------------------- sgw23-tc

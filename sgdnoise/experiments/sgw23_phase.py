@@ -12,7 +12,9 @@ CIFAR-10 animals/vehicles with the plain CNN); the grid runs through
 :func:`sgdnoise.experiments._sgw23_analysis.phase_values`.
 
 Criteria, per data set (seed-paired per-seed values; capped, diverged and failed runs
-excluded; :mod:`sgdnoise.experiments.criteria` judges them at α/k, Bonferroni over all):
+excluded; :mod:`sgdnoise.experiments.criteria` judges them at α/k, Bonferroni over all;
+"coldest"/"hottest" T: the ends of the T at which every seed fitted at the α compared,
+:func:`~sgdnoise.experiments._sgw23_analysis.fitted_temperatures`):
 
 * **L** (direction): at the lowest T, ln ‖Δw‖/‖w0‖ at the smallest α exceeds that at the
   largest α (α controls laziness);
@@ -64,22 +66,22 @@ class PhaseSettings:
 
 
 CRITERIA = ("L", "N", "U", "T_opt", "opposite")
-_MNIST_SMOKE = Net("mnist", "mlp", width=32, depth=2, pool=2, n_train=128, n_test=500,
-                   batch_size=16, max_steps=3000, max_time=2e4)  # fmt: skip
-_CIFAR_SMOKE = Net("cifar10", "convnet", width=1, depth=1, pool=4, n_train=128, n_test=500,
-                   batch_size=16, max_steps=2000, max_time=2e4)  # fmt: skip
-
+_PAPER_AXES = dict(
+    alpha=tuple(float(f"{a:.6g}") for a in np.geomspace(1e-3, 1e3, 13)),
+    T=tuple(float(f"{t:.6g}") for t in np.geomspace(1e-5, 1e-1, 9)),
+    seeds=(0, 1, 2, 3),
+)
+# Net(dataset, arch, width, depth, pool, n_train, n_test, batch_size, max_steps, max_time)
+# fmt: off
 PHASE = {
     # 3 seeds: the fewest an interval is made from; L's and N's log ratios (≈ 2.2 and 1.0
     # measured) are ~50 seed spreads, so power at ln 2 is ≈ 1 even at α/4.
-    "smoke": PhaseSettings(
-        grids=(
-            PhaseGrid(_MNIST_SMOKE, alpha=(0.1, 100.0), T=(3e-3, 1e-2), seeds=(0, 1, 2)),
-            PhaseGrid(_CIFAR_SMOKE, alpha=(0.1, 100.0), T=(3e-3, 1e-2), seeds=(0, 1, 2)),
-        ),
-        workers=2,
-        judged=("L", "N"),
-    ),
+    "smoke": PhaseSettings((
+        PhaseGrid(Net("mnist", "mlp", 32, 2, 2, 128, 500, 16, 3000, 2e4),
+                  alpha=(0.1, 100.0), T=(3e-3, 1e-2), seeds=(0, 1, 2)),
+        PhaseGrid(Net("cifar10", "convnet", 1, 1, 4, 128, 500, 16, 2000, 2e4),
+                  alpha=(0.1, 100.0), T=(3e-3, 1e-2), seeds=(0, 1, 2)),
+    ), workers=2, judged=("L", "N")),
     # cpu: SGW23's FC net (5 hidden layers, h = 128) on P = 1024 with the 10,000 official
     # test images, 6 seeds; the plain CNN (16-32-64 channels; the authors used an MNASNet-
     # like net, not available here) on 16x16 (2x2-averaged) images, P = 512, tested on 5590
@@ -91,88 +93,19 @@ PHASE = {
     # criteria layer: the whole grid in 23.4 min on 2 idle cores (MNIST 9.8, CIFAR 13.4).
     # With 3 CIFAR seeds U, T_opt and opposite at effect 0.01 are expected to be undecided
     # by design (seed spread ≈ 0.01); more seeds wait for the batched-ensemble runs.
-    "cpu": PhaseSettings(
-        grids=(
-            PhaseGrid(
-                Net(
-                    "mnist",
-                    "mlp",
-                    width=128,
-                    depth=5,
-                    pool=1,
-                    n_train=1024,
-                    n_test=10000,
-                    batch_size=16,
-                    max_steps=20000,
-                    max_time=1e6,
-                ),  # fmt: skip
-                alpha=(0.01, 1.0, 100.0),
-                T=(1e-4, 3e-4, 1e-3, 1e-2),
-                seeds=(0, 1, 2, 3, 4, 5),
-            ),
-            PhaseGrid(
-                Net(
-                    "cifar10",
-                    "convnet",
-                    width=1,
-                    depth=1,
-                    pool=2,
-                    n_train=512,
-                    n_test=1017,
-                    batch_size=16,
-                    max_steps=32000,
-                    max_time=1e6,
-                    heldout_test=True,
-                ),  # fmt: skip
-                alpha=(0.01, 1.0, 100.0),
-                T=(3e-4, 1e-3, 3e-3),
-                seeds=(0, 1, 2),
-            ),
-        ),
-        workers=2,
-        judged=CRITERIA,
-    ),
-    "paper": PhaseSettings(
-        grids=(
-            PhaseGrid(
-                Net(
-                    "mnist",
-                    "mlp",
-                    width=128,
-                    depth=5,
-                    pool=1,
-                    n_train=8192,
-                    n_test=10000,
-                    batch_size=16,
-                    max_steps=1_000_000,
-                    max_time=1e7,
-                ),  # fmt: skip
-                alpha=tuple(float(f"{a:.6g}") for a in np.geomspace(1e-3, 1e3, 13)),
-                T=tuple(float(f"{t:.6g}") for t in np.geomspace(1e-5, 1e-1, 9)),
-                seeds=(0, 1, 2, 3),
-            ),
-            PhaseGrid(
-                Net(
-                    "cifar10",
-                    "convnet",
-                    width=2,
-                    depth=1,
-                    pool=1,
-                    n_train=4096,
-                    n_test=10000,
-                    batch_size=16,
-                    max_steps=1_000_000,
-                    max_time=1e7,
-                ),  # fmt: skip
-                alpha=tuple(float(f"{a:.6g}") for a in np.geomspace(1e-3, 1e3, 13)),
-                T=tuple(float(f"{t:.6g}") for t in np.geomspace(1e-5, 1e-1, 9)),
-                seeds=(0, 1, 2, 3),
-            ),
-        ),
-        workers=None,
-        judged=CRITERIA,
-    ),
+    "cpu": PhaseSettings((
+        PhaseGrid(Net("mnist", "mlp", 128, 5, 1, 1024, 10000, 16, 20000, 1e6),
+                  alpha=(0.01, 1.0, 100.0), T=(1e-4, 3e-4, 1e-3, 1e-2), seeds=tuple(range(6))),
+        PhaseGrid(Net("cifar10", "convnet", 1, 1, 2, 512, 1017, 16, 32000, 1e6, True),
+                  alpha=(0.01, 1.0, 100.0), T=(3e-4, 1e-3, 3e-3), seeds=(0, 1, 2)),
+    ), workers=2, judged=CRITERIA),
+    "paper": PhaseSettings((
+        PhaseGrid(Net("mnist", "mlp", 128, 5, 1, 8192, 10000, 16, 1_000_000, 1e7), **_PAPER_AXES),
+        PhaseGrid(Net("cifar10", "convnet", 2, 1, 1, 4096, 10000, 16, 1_000_000, 1e7),
+                  **_PAPER_AXES),
+    ), workers=None, judged=CRITERIA),
 }
+# fmt: on
 
 #: one point of test error: ≈ 3 binomial standard errors of a 10,000-image test set at 10%
 #: error, and about a fifth of the lazy-regime change with T measured on MNIST at cpu scale
@@ -192,7 +125,7 @@ def phase_criteria(grid: PhaseGrid) -> list[Criterion]:
         Criterion(
             f"L ({d})",
             "α is a key parameter that controls if the network is 'lazy' (α ≫ 1) or instead "
-            "learns features (α ≪ 1): at the lowest T, ln ‖Δw‖/‖w0‖ larger at α_min than α_max",
+            "learns features (α ≪ 1): ln ‖Δw‖/‖w0‖ larger at α_min than α_max (coldest T)",
             "direction", effect=WC_EFFECT, effect_reason="a doubling of ‖Δw‖/‖w0‖",
         ),
         Criterion(
@@ -263,7 +196,7 @@ def run_phase(ctx) -> ClaimResult:
     from ..nets.files import find_data_dir
     from ..sweeps.plots import phase_diagram
     from ._grid import run_grid
-    from ._sgw23_analysis import cell, status_counts
+    from ._sgw23_analysis import cell, phase_values, status_counts
 
     s = PHASE[ctx.scale]
     folder = str(find_data_dir(ctx.data_dir))
@@ -295,12 +228,15 @@ def run_phase(ctx) -> ClaimResult:
             f"{d}_wc_lazy_highT": wc(a_hi, T_hi),
             f"{d}_sweep_seconds": summary.wall_seconds,
         })  # fmt: skip
+        Tc = phase_values(f)["T_compared"]
         rows.append(
             f"| {d} | {len(f)} | {n['done']} | {n['capped']} | {n['diverged']} | {n['failed']} "
-            f"| {wc(a_lo, T_lo):.3g} | {wc(a_hi, T_lo):.3g} | {wc(a_hi, T_hi):.3g} |"
+            f"| {wc(a_lo, T_lo):.3g} | {wc(a_hi, T_lo):.3g} | {wc(a_hi, T_hi):.3g} "
+            f"| {Tc['L']:g} | {Tc['N/U'][0]:g}, {Tc['N/U'][1]:g} |"
         )
-    for j in judged + shown:
-        metrics[f"{j.name}_estimate"] = j.estimate
+    for j in judged + shown:  # "L (mnist)" → "mnist_L"
+        short, d = j.name.rstrip(")").split(" (")
+        metrics[f"{d}_{short}"] = j.estimate
     used = ", ".join(s.judged)
     summary_line = (
         f"{ctx.scale} scale, criteria {used} on MNIST and CIFAR-10"
@@ -322,8 +258,8 @@ def run_phase(ctx) -> ClaimResult:
         "their seeds drop from the comparisons they belong to.",
         "",
         "| data | runs | done | capped | diverged | failed | ‖Δw‖/‖w0‖ α_min,T_min "
-        "| α_max,T_min | α_max,T_max |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| α_max,T_min | α_max,T_max | T of L | T of N, U |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
     ]  # fmt: skip
     if shown:

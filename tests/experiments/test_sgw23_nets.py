@@ -218,11 +218,13 @@ def test_capped_and_diverged_runs_enter_no_value():
     mixed = an.phase_values(pd.concat([_phase_frame(), extra], ignore_index=True))
     for k in ("L", "N", "U", "T_opt"):
         np.testing.assert_allclose(mixed[k], good[k])
-    # a capped run drops its seed from the comparisons it belongs to
+    # a capped run at the hottest lazy T moves N and U inward to the hottest T where every
+    # seed fitted (all five seeds stay); L, read at the coldest T, is unchanged
     df = _phase_frame()
     df.loc[(df["seed"] == 0) & (df["alpha"] == 100.0) & (df["T"] == 1e-2), "status"] = "capped"
     v = an.phase_values(df)
-    assert len(v["N"]) == 4 and len(v["L"]) == 5
+    assert v["T_compared"]["N/U"] == (1e-3, 3e-3) and len(v["N"]) == 5
+    np.testing.assert_allclose(v["L"], good["L"])
 
 
 def test_opposite_cells_are_lower_bounds_of_both_effects():
