@@ -45,8 +45,8 @@ BN_TREND = "We observe a similar trend with batch normalization for ResNets"
 
 ACC_EFFECT = 0.03
 ACC_REASON = (
-    "3 points of accuracy over the width span: the 2-seed cpu pilot (2026-11-21) measured "
-    "+0.029 and +0.056 for the MLPs over k = 32 → 512; P19's families gain several points"
+    "3 points of accuracy over the width span, the size of the rises the 2-seed cpu pilot "
+    "(2026-11-21) measured: +0.029 and +0.056 for the MLPs over k = 32 → 512"
 )
 SLOPE_REASON = "the alternative 'ḡ_opt independent of width' (slope 0)"
 
