@@ -248,7 +248,7 @@ def tc_values(df: pd.DataFrame, fraction: float = TC_FRACTION) -> dict:
 
     ``a``: per seed, minus the slope of ln T_c on ln P over the P whose T → 0 value is
     known; ``gamma``: per seed, the slope of ln ‖Δw‖/‖w0‖ on ln P at the hottest T (the
-    noise-dominated end of the grid); ``a_minus_gamma``: their per-seed difference."""
+    noise-dominated end of the grid); ``a_gamma``: their per-seed difference a − γ."""
     per_P, per_seed = tc_per_seed(df, fraction)
     known = set(per_P.loc[per_P["known"].astype(bool), "n_train"].astype(int))
     fit = per_seed[per_seed["n_train"].isin(known) & np.isfinite(per_seed["T_c"])]
@@ -264,7 +264,7 @@ def tc_values(df: pd.DataFrame, fraction: float = TC_FRACTION) -> dict:
         "located": float(np.isfinite(per_P["T_c"]).mean()) if len(per_P) else 0.0,
         "fitted": float((df["status"] == "done").mean()) if len(df) else 0.0,
         "a": a.to_numpy() if len(known) >= 2 else why,
-        "a_minus_gamma": seed_difference(a, gamma) if len(known) >= 2 else why,
+        "a_gamma": seed_difference(a, gamma) if len(known) >= 2 else why,
         "per_P": per_P,
         "per_seed": per_seed,
         "a_by_seed": a,

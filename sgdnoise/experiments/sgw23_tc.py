@@ -176,7 +176,6 @@ def run_tc(ctx) -> ClaimResult:
     spec = tc_spec(s, ctx.scale, str(find_data_dir(ctx.data_dir)))
     df, (summary,) = run_grid(ctx, [spec], workers=s.workers, failed="drop", capped="capped")
     v = tc_values(df)
-    v["a_gamma"] = v["a_minus_gamma"]
     judged = judge(v, s)
     n = status_counts(df)
     ctx.savefig(curves_figure(df, "weight_change", hue="n_train", ylabel="‖Δw‖/‖w0‖",

@@ -68,6 +68,21 @@ def test_train_point_caps_leave_points_unfitted(shared_data):
     assert math.isnan(r["t_star"])
 
 
+def test_run_grid_marks_capped_runs(shared_data, tmp_path):
+    # the worker's "capped" metric through the one grid skeleton: a run stopped by its step
+    # cap comes back with status "capped" (and so enters no criterion), a fitted one "done"
+    from sgdnoise.experiments._grid import run_grid
+    from sgdnoise.experiments._sgw23_runs import Net, grid_spec
+    from sgdnoise.experiments.runner import RunContext
+
+    net = Net("mnist", "mlp", 16, 2, 4, 32, 100, 8, 1000, 1e6)
+    ctx = RunContext("t", "smoke", tmp_path, progress=False)
+    spec = grid_spec("t", "t", net, {"seed": [0], "max_steps": [1, 1000]}, str(shared_data),
+                     alpha=10.0, T=1e-2)  # fmt: skip
+    df, _ = run_grid(ctx, [spec], workers=1, capped="capped")
+    assert dict(zip(df["max_steps"], df["status"], strict=True)) == {1: "capped", 1000: "done"}
+
+
 def test_time_cap_is_a_step_cap(shared_data):
     lr = 1e-3 * TINY["batch_size"] * TINY["width"]  # η = T B h
     r = train_point(**TINY, alpha=0.1, T=1e-3, max_time=5.5 * lr, data_dir=str(shared_data))
@@ -259,7 +274,6 @@ def _tc_frame(gamma=0.4, q0_exp=0.0, seeds=(0, 1, 2), Ps=(256, 1024, 4096),
 
 def _tc_judge(df, judged=("wc_grows", "tstar_grows", "a", "a_gamma", "located", "fitted")):
     v = an.tc_values(df)
-    v["a_gamma"] = v["a_minus_gamma"]
     s = tc.TcSettings(tc.TC["smoke"].net, 10.0, (), (), (0, 1, 2), 1, judged)
     return {j.name: j for j in tc.judge(v, s)}, v
 
