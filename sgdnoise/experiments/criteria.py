@@ -248,6 +248,8 @@ def _effect_text(c: Criterion) -> str:
 
 
 def _finish(c: Criterion, est, lo, hi, decision, power, alpha, n, note="", cells=None):
+    if power is not None and not math.isfinite(power):
+        power = 0.0  # a power that cannot be computed is no power: the gate holds it
     if power is not None and power < MIN_POWER and decision != "undecided":
         note = (
             f"undecided by design at this scale: power {power:.2f} < {MIN_POWER} at "

@@ -301,3 +301,13 @@ def test_judgement_as_dict_has_the_result_json_keys():
     for k in ("name", "paper_says", "kind", "estimate", "ci_low", "ci_high", "decision", "power"):
         assert k in d
     assert d["decision"] in ("supported", "contradicted", "undecided")
+
+
+def test_a_power_that_cannot_be_computed_holds_the_criterion_undecided(monkeypatch):
+    """scipy's noncentral t can return NaN far in a tail; a NaN power must not slip past
+    the gate (NaN < 0.5 is False)."""
+    from sgdnoise.experiments import criteria
+
+    monkeypatch.setattr(criteria, "_one_sided_power", lambda *a: float("nan"))
+    j = judge(DIRECTION, np.array([-5.0, -5.2, -4.9]))
+    assert j.power == 0.0 and j.decision == "undecided"
