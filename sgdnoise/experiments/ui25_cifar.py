@@ -72,8 +72,8 @@ class Settings:
 
 # The paper-scale numbers follow UI25's ResNet-18 / CIFAR-10 set-up as described in
 # DESIGN.md (b0 = 8 doubling each stage); the exact constants of the paper were not
-# available here.  cpu: 5 seeds, because with df = 4 a one-sided t test at α/3 (three
-# headline criteria) has power ≥ 0.5 at an effect of ≈ 3.5 standard errors (df = 2 needs ≈ 6).
+# available here.  cpu: 5 seeds, because a one-sided t test at α/3 (three headline
+# criteria) then has power 0.5 at an effect of 1.3 seed standard deviations (3 seeds: 2.6).
 SETTINGS = {
     "smoke": Settings(256, 256, 4, "resnet-small", epochs=8, stage=2, b0=8, seeds=(0, 1)),
     "cpu": Settings(
