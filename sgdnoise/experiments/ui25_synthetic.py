@@ -113,7 +113,7 @@ def machinery_criteria() -> list[Criterion]:
         ),
         Criterion(
             "samples_processed",
-            "every run processes E·N samples (max |samples − E·N| over runs)",
+            "every run processes E·N samples (max over runs of abs(samples − E·N))",
             "machinery",
             low=0.0,
             high=0.5,
