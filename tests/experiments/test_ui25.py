@@ -68,6 +68,24 @@ def test_rates_fail_when_the_bound_has_another_rate(monkeypatch):
         assert got[name] == "contradicted", name
 
 
+def test_rate_i_fails_without_its_floor(monkeypatch):
+    """A floor coefficient 10% low leaves a plateau in bound − floor: the four decay shapes
+    then disagree among themselves (spread → undecided, never supported); exponents of
+    T^-0.8 in every shape are contradicted."""
+    from sgdnoise.theory import ui25 as theory
+
+    real = theory.rate
+    monkeypatch.setattr(
+        theory,
+        "rate",
+        lambda s: (lambda r: theory.Rate(r.scale, 0.9 * r.floor_coefficient, r.text))(real(s)),
+    )
+    data, _ = ui25.theory_units(ui25.BOUNDS["smoke"])
+    assert _judge(ui25.criteria(), {"rate_i": data["rate_i"]}) == {"rate_i": "undecided"}
+    got = _judge(ui25.criteria(), {"rate_i": [-0.80, -0.79, -0.81, -0.80]})
+    assert got == {"rate_i": "contradicted"}
+
+
 def test_floor_and_acceleration_fail_on_data_against_them(monkeypatch):
     # one wrong floor coefficient (cosine c = 0.7 instead of 3/4): no longer supported;
     # every coefficient 10% off (a floor formula missing a factor): contradicted
