@@ -173,3 +173,16 @@ def test_a_workers_bad_input_is_raised_as_the_same_line():
         _reraise_bad_input(pd.Series([None, "RuntimeError: other", text]))
     assert str(e.value) == "invalid data_dir='/x y': must be an existing folder"
     _reraise_bad_input(pd.Series(["Traceback …\nZeroDivisionError: division by zero"]))
+
+
+def test_run_grid_refuses_an_unknown_failed_run_policy(tmp_path):
+    """The failed-run policy is checked before any store is opened or written."""
+    from types import SimpleNamespace
+
+    from sgdnoise.errors import ParameterError
+    from sgdnoise.experiments._grid import run_grid
+
+    ctx = SimpleNamespace(out_dir=tmp_path, progress=False)
+    with pytest.raises(ParameterError, match="failed"):
+        run_grid(ctx, [], workers=1, failed="ignore")
+    assert not list(tmp_path.iterdir())
