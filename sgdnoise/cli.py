@@ -14,9 +14,10 @@ from .errors import ParameterError
 
 
 def _cmd_list(args) -> int:
-    from .experiments import all_claims
+    # the catalog alone: no claim module (numba, sympy, torch, matplotlib) is imported
+    from .experiments._catalog import entries
 
-    claims = [c.as_dict() for c in all_claims().values()]
+    claims = [c.as_dict() for c in entries().values()]
     if args.json:
         print(json.dumps(claims, indent=2))
     else:

@@ -1,8 +1,11 @@
 """The claim registry: each headline claim of the five papers as a runnable comparison.
 
 A claim module defines a function ``run(ctx) -> ClaimResult`` decorated with
-:func:`claim`.  Claim modules live in this package and are discovered by
-:func:`all_claims`; importing one must do no work beyond defining things.
+:func:`claim`.  Claim modules live in this package; importing one must do no work beyond
+defining things.  Which claims exist, with their papers and statements, is known without
+importing any of them from :mod:`._catalog` (``sgdnoise list`` reads only that);
+:func:`get_claim` imports the one module it needs, :func:`all_claims` every module.
+This module imports the criteria layer (scipy) only when a result is built.
 """
 
 from __future__ import annotations
@@ -13,16 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import ParameterError
-from .criteria import Judgement, verdict
-
-SCALES = ("smoke", "cpu", "paper")
-PAPERS = {
-    "P19": "Park, Sohl-Dickstein, Le, Smith, ICML 2019 (arXiv 1905.03776)",
-    "BG21": "Bradley & Gomez-Uribe, MLST 2022 (arXiv 2108.09507)",
-    "SGW23": "Sclocchi, Geiger, Wyart, ICML 2023 (arXiv 2301.13703)",
-    "UI25": "Umeda & Iiduka, TMLR 2025 (arXiv 2409.08770)",
-    "KCL23": "Kaur, Cohen, Lipton, PMLR 187 2023 (arXiv 2206.10654)",
-}
+from ._catalog import PAPERS, SCALES, Entry, entries
 
 
 @dataclass
@@ -36,11 +30,13 @@ class ClaimResult:
     """
 
     summary: str
-    criteria: list[Judgement]
+    criteria: list  # of criteria.Judgement
     metrics: dict[str, float] = field(default_factory=dict)
     details: str = ""
 
     def __post_init__(self):
+        from .criteria import Judgement
+
         self.criteria = list(self.criteria)
         if not self.criteria or not all(isinstance(j, Judgement) for j in self.criteria):
             raise ParameterError(
@@ -49,6 +45,8 @@ class ClaimResult:
 
     @property
     def verdict(self) -> str:
+        from .criteria import verdict
+
         return verdict(self.criteria)
 
 
@@ -72,8 +70,31 @@ class Claim:
 _REGISTRY: dict[str, Claim] = {}
 
 
-def claim(id: str, *, paper: str, statement: str, scales: tuple[str, ...] = SCALES):
-    """Register ``run(ctx) -> ClaimResult`` as claim ``id``."""
+def claim(
+    id: str,
+    *,
+    paper: str | None = None,
+    statement: str | None = None,
+    scales: tuple[str, ...] | None = None,
+):
+    """Register ``run(ctx) -> ClaimResult`` as claim ``id``.
+
+    ``paper``, ``statement`` and ``scales`` default to the claim's line in
+    :mod:`._catalog` (where every claim must have one, so that ``sgdnoise list`` knows it
+    without importing it); given here they must agree with it (a test checks)."""
+    entry = entries().get(id)
+    if paper is None or statement is None:
+        if entry is None:
+            raise ParameterError(
+                "claim",
+                id,
+                "has no line in sgdnoise/experiments/_catalog.py: add an Entry there "
+                "(or pass paper= and statement=)",
+            )
+        paper = entry.paper if paper is None else paper
+        statement = entry.statement if statement is None else statement
+    if scales is None:
+        scales = entry.scales if entry is not None else SCALES
     if paper not in PAPERS:
         raise ParameterError("paper", paper, f"must be one of {sorted(PAPERS)}")
     for s in scales:
@@ -83,7 +104,7 @@ def claim(id: str, *, paper: str, statement: str, scales: tuple[str, ...] = SCAL
     def register(fn: Callable) -> Callable:
         if id in _REGISTRY and _REGISTRY[id].run.__module__ != fn.__module__:
             raise RuntimeError(f"claim {id!r} registered twice")
-        _REGISTRY[id] = Claim(id=id, paper=paper, statement=statement, run=fn, scales=scales)
+        _REGISTRY[id] = Claim(id=id, paper=paper, statement=statement, run=fn, scales=tuple(scales))
         return fn
 
     return register
@@ -97,14 +118,29 @@ def _discover() -> None:
             importlib.import_module(f"{experiments.__name__}.{mod.name}")
 
 
+def catalog() -> dict[str, Entry]:
+    """Every claim by id (paper, then id) with its paper, statement, scales and data, read
+    from :mod:`._catalog` without importing any claim module."""
+    return entries()
+
+
 def all_claims() -> dict[str, Claim]:
-    """Every registered claim, by id, in a stable order (paper, then id)."""
+    """Every registered claim, by id, in a stable order (paper, then id).  Imports every
+    claim module (use :func:`catalog` to list claims cheaply)."""
     _discover()
     return dict(sorted(_REGISTRY.items(), key=lambda kv: (kv[1].paper, kv[0])))
 
 
 def get_claim(claim_id: str) -> Claim:
-    claims = all_claims()
-    if claim_id not in claims:
-        raise ParameterError("claim", claim_id, "must be 'all' or one of " + ", ".join(claims))
-    return claims[claim_id]
+    """The claim ``claim_id``, importing only its own module (found in the catalog)."""
+    known = entries()
+    if claim_id not in known:
+        raise ParameterError("claim", claim_id, "must be 'all' or one of " + ", ".join(known))
+    if claim_id not in _REGISTRY:
+        importlib.import_module(known[claim_id].module_path)
+    if claim_id not in _REGISTRY:
+        raise RuntimeError(
+            f"claim {claim_id!r}: catalogued in module {known[claim_id].module_path}, "
+            "which does not register it with @claim"
+        )
+    return _REGISTRY[claim_id]

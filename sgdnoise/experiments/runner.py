@@ -28,7 +28,7 @@ from ..errors import ParameterError
 from ..provenance import versions as _versions
 from ..validation import choice, integer
 from .criteria import counts, criteria_table
-from .registry import SCALES, Claim, ClaimResult, all_claims, get_claim
+from .registry import SCALES, Claim, ClaimResult, catalog, get_claim
 
 DEVICES = ("auto", "cpu", "cuda")
 _VERSIONED = ("sgdnoise", "numpy", "scipy", "sympy", "numba", "torch", "matplotlib")
@@ -99,6 +99,19 @@ def _check_out(out: Path) -> Path:
             "already holds a result.json; results are never overwritten, choose a new folder",
         )
     return out
+
+
+def check_claim_data(claim_ids, scale: str, data_dir) -> dict[str, dict]:
+    """Read every data set the claims read at ``scale`` (per :mod:`._catalog`) in full —
+    present, right checksum, right format — before anything is created; a bad data folder
+    is then one :class:`ParameterError` line, not a failed worker (issue 16)."""
+    entries = catalog()
+    names = sorted({d for c in claim_ids for d in entries[c].data.get(scale, ())})
+    if not names:
+        return {}
+    from ..nets.datasets import check_data
+
+    return {n: check_data(n, data_dir) for n in names}
 
 
 def _json_number(v):
@@ -217,18 +230,25 @@ def reproduce(
         data_dir = Path(data_dir)
         if not data_dir.is_dir():
             raise ParameterError("data_dir", str(data_dir), "must be an existing folder")
+    entries = catalog()
     if claim_id == "all":
-        claims = [c for c in all_claims().values() if scale in c.scales]
+        ids = [c for c, e in entries.items() if scale in e.scales]
         root = Path(out) if out is not None else _default_out("all", scale, seed)
-        for c in claims:
-            _check_out(root / c.id)
+        if root.exists() and not root.is_dir():
+            raise ParameterError("out", str(root), "exists and is not a folder")
+        for c in ids:
+            _check_out(root / c)
     else:
-        c = get_claim(claim_id)
-        if scale not in c.scales:
-            raise ParameterError("scale", scale, f"claim {c.id} runs at {c.scales}")
-        claims = [c]
-        root = _check_out(Path(out)) if out is not None else _default_out(c.id, scale, seed)
+        if claim_id not in entries:
+            raise ParameterError("claim", claim_id, "must be 'all' or one of " + ", ".join(entries))
+        e = entries[claim_id]
+        if scale not in e.scales:
+            raise ParameterError("scale", scale, f"claim {e.id} runs at {e.scales}")
+        ids = [claim_id]
+        root = _check_out(Path(out)) if out is not None else _default_out(e.id, scale, seed)
     device = resolve_device(device)
+    check_claim_data(ids, scale, data_dir)
+    claims = [get_claim(c) for c in ids]
 
     records = []
     for c in claims:

@@ -160,6 +160,26 @@ def load_dataset(
     )
 
 
+def check_data(name: str, data_dir: str | os.PathLike | None = None) -> dict:
+    """Read data set ``name`` in full from ``data_dir`` (or ``$SGDNOISE_DATA_DIR``, else the
+    project machines' ``../shared/data``) without downloading: the file's checksum, its
+    format (archive, pickles through the restricted unpickler, IDX headers) and its labels
+    are all checked.  Returns ``{"source", "provenance", "n_train", "n_test"}``; raises
+    :class:`ParameterError` (``data_dir``) on anything missing or wrong.  Run before any
+    output is created (``sgdnoise reproduce``, issue 16)."""
+    from .files import find_data_dir
+
+    choice("name", name, DATASETS)
+    folder = find_data_dir(data_dir)
+    raw = (load_cifar10 if name == "cifar10" else load_mnist)(folder, download=False)
+    return {
+        "source": raw["source"],
+        "provenance": raw["provenance"],
+        "n_train": len(raw["y_train"]),
+        "n_test": len(raw["y_test"]),
+    }
+
+
 def synthetic_dataset(
     *,
     n_train: int,

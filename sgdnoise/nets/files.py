@@ -177,7 +177,22 @@ def download(name: str, folder: Path) -> Path:
     """
     if name not in URLS:
         raise ParameterError("name", name, f"no download location known; known: {sorted(URLS)}")
+    # the folders this call creates are removed again if nothing could be fetched (issue 16:
+    # a failed download must not leave empty folders behind)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch(name, folder)
+    except BaseException:
+        for p in created:  # deepest first
+            try:
+                p.rmdir()
+            except OSError:
+                break  # not empty (or not ours to remove): leave it and its parents
+        raise
+
+
+def _fetch(name: str, folder: Path) -> Path:
     target = folder / name
     errors = []
     for url in URLS[name]:
