@@ -171,6 +171,17 @@ CLAIMS: tuple[Entry, ...] = (
         data=CIFAR_ALL,
     ),
     Entry(
+        "p19-collapse",
+        "P19",
+        "p19_collapse",
+        (
+            "the optimal SGD hyper-parameters are determined by a normalized noise scale "
+            "ḡ = εN/B: at each width, grid points of equal ḡ reach equal test accuracy and "
+            "points of different ḡ do not"
+        ),
+        data=CIFAR_ALL,
+    ),
+    Entry(
         "p19-param",
         "P19",
         "p19_param",
