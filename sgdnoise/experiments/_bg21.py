@@ -18,8 +18,8 @@ import math
 
 import numpy as np
 
+from ..simulate.stationary import stationary_sampler  # noqa: F401  (the former home)
 from ..theory import finite_sample as fs
-from ..theory.density import StationaryDensity
 from ..theory.potentials import two_minima_1d
 from .criteria import Criterion, evaluate
 
@@ -31,19 +31,6 @@ def problem(n: int, seed: int) -> fs.FiniteSampleLoss:
     """The training set of the BG21 SGD claims (see module doc)."""
     base = two_minima_1d(**FAMILY)
     return fs.make_problem(base, n, shift_sd=SHIFT_SD, tilt_sd=TILT_SD, seed=seed)
-
-
-def stationary_sampler(pot, T: float):
-    """A sampler of the exact FP law, inverting its CDF on a fine grid (the grid's 2e-4
-    spacing is far below the law's width ≥ 0.03 at the temperatures used)."""
-    dens = StationaryDensity(pot, T)
-    grid = np.linspace(*pot.domain[0], 25001)
-    cdf = dens.marginal_cdf(grid)
-
-    def draw(n: int, rng: np.random.Generator) -> np.ndarray:
-        return np.interp(rng.random(n), cdf, grid)
-
-    return draw
 
 
 # -- judging replicate ensembles --------------------------------------------------------

@@ -128,7 +128,7 @@ def simulate(s: SimSettings, progress=None) -> list[Run]:
         r = run_sgd(prob, ex, n_chains=s.chains, seed=seed, record_every=1)
         out.append(
             Run(p, e, name, seed, r.steps, r.samples, r.grad_sq, r.grad_sq_se, pb,
-                r.status != "ok")
+                r.n_diverged > 0)
         )  # fmt: skip
     return out
 

@@ -170,7 +170,7 @@ def machinery_units(runs: list[sim.Run], s: sim.SimSettings, seed: int) -> dict:
     div = drun.first_divergence - predicted if drun.first_divergence >= 0 else math.nan
     return {
         "divergence_step": [div],
-        "capped_converges": [float(np.sum(crun.div_step >= 0))],
+        "capped_converges": [float(crun.n_diverged)],
         "noise_free_exact": [float(np.max(np.abs(r3.grad_sq / exact[r3.steps] - 1)))],
         "samples_processed": [max(abs(int(r.samples[-1]) - s.epochs * s.n_data) for r in runs)],
         "_divergence": (drun.first_divergence, predicted, int(np.argmax(ex.lr > 2 / nf.L))),

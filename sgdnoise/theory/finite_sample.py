@@ -42,8 +42,8 @@ import sympy as sp
 
 from ..errors import ParameterError
 from ..validation import choice, finite, integer, nonnegative, positive
-from .potentials import Potential, theta
-from .symbolic import numeric
+from .potentials import Potential
+from .sample_loss import SampleLoss, _build, critical_points, polynomial_template
 
 #: per-sample variables ξ = (u, v): translation and tilt
 u, v = sp.symbols("u v", real=True)
@@ -51,8 +51,7 @@ SAMPLE_VARS = (u, v)
 s_sd, tau_sd, delta = sp.symbols("s tau delta", real=True)
 
 LOSS_DEGREE = 6
-A = sp.symbols(f"a0:{LOSS_DEGREE + 1}", real=True)
-Bc = sp.symbols(f"b0:{2 * (LOSS_DEGREE - 1) + 1}", real=True)
+A, Bc, _, _ = polynomial_template(LOSS_DEGREE)
 SHIFT_KINDS = ("sampling", "domain")
 
 
@@ -105,70 +104,17 @@ def population_noise(base: Potential) -> sp.Expr:
     return sp.expand(m2 - m1**2 + tau_sd**2)
 
 
-@cache
-def _coefficient_fns(base: Potential):
-    """Numeric maps (u, v) → θ-coefficients (ascending) of ℓ and of ∂ℓ/∂θ, lambdified from
-    the symbolic per-sample loss with the family's parameters substituted."""
-    (c,) = base.coords
-    ell = per_sample_loss(base).xreplace(dict(zip(base.params, base.values, strict=True)))
-    loss_c = sp.Poly(sp.expand(ell), c).all_coeffs()[::-1]
-    grad_c = sp.Poly(sp.expand(sp.diff(ell, c)), c).all_coeffs()[::-1]
-    loss_c += [sp.Integer(0)] * (LOSS_DEGREE + 1 - len(loss_c))
-    grad_c += [sp.Integer(0)] * (LOSS_DEGREE - len(grad_c))
-    return numeric(loss_c, SAMPLE_VARS), numeric(grad_c, SAMPLE_VARS)
-
-
-def _horner(coeffs) -> sp.Expr:
-    """``c0 + θ(c1 + θ(c2 + …))`` kept nested, so the lambdified numeric functions that the
-    density code evaluates on large grids do a few multiply-adds instead of powers."""
-    expr = coeffs[-1]
-    for c in reversed(coeffs[:-1]):
-        expr = c + theta * expr
-    return expr
-
-
-@cache
-def _poly_potential_template():
-    return _horner(A), _horner(Bc)
-
-
 @dataclass(frozen=True, eq=False)
-class FiniteSampleLoss:
-    """``L_N`` of a drawn training (or test) set and its exact noise ``Σ_N``.
+class FiniteSampleLoss(SampleLoss):
+    """``L_N`` of a drawn training (or test) set of the translation + tilt family and its
+    exact noise ``Σ_N``: a :class:`~.sample_loss.SampleLoss` with ℓ = L(θ − u; p) + vθ.
 
     ``potential``: the polynomial Potential ``(L_N, Σ_N)`` — use it with the Fokker–Planck
     and basin tools; ``samples``: the (N, 2) array of ξ_i = (u_i, v_i);
-    ``grad_coeffs``: (N, 6) per-sample θ-coefficients of ∂ℓ_i/∂θ (ascending powers)."""
+    ``grad_coeffs``: (N, 6) per-sample θ-coefficients of ∂ℓ_i/∂θ (ascending powers);
+    ``base``: the family's Potential L(θ; p)."""
 
-    base: Potential
-    samples: np.ndarray
-    loss_coeffs: np.ndarray
-    noise_coeffs: np.ndarray
-    grad_coeffs: np.ndarray
-    potential: Potential
-
-    @property
-    def n(self) -> int:
-        return int(self.samples.shape[0])
-
-    def loss(self, th) -> np.ndarray:
-        """``L_N(θ)`` (vectorized)."""
-        return np.polynomial.polynomial.polyval(np.asarray(th, float), self.loss_coeffs)
-
-    def grad(self, th) -> np.ndarray:
-        return np.polynomial.polynomial.polyval(
-            np.asarray(th, float), np.polynomial.polynomial.polyder(self.loss_coeffs)
-        )
-
-    def noise(self, th) -> np.ndarray:
-        """``Σ_N(θ)``, the exact per-sample gradient variance (vectorized)."""
-        return np.polynomial.polynomial.polyval(np.asarray(th, float), self.noise_coeffs)
-
-    def per_sample_gradients(self, th) -> np.ndarray:
-        """(len(θ), N) matrix of ∂ℓ_i/∂θ at the points θ."""
-        th = np.atleast_1d(np.asarray(th, float))
-        powers = th[:, None] ** np.arange(self.grad_coeffs.shape[1])[None, :]
-        return powers @ self.grad_coeffs.T
+    base: Potential | None = None
 
 
 def draw_samples(
@@ -187,6 +133,9 @@ def draw_samples(
 def finite_sample_loss(base: Potential, samples) -> FiniteSampleLoss:
     """Exact ``L_N`` and ``Σ_N`` of the per-sample loss ``ℓ(θ; ξ)`` over ``samples`` (N, 2).
 
+    The family keeps BG21's shape, two minima and a barrier (its Potential's split is the
+    barrier); a loss with other shapes is a :func:`~.sample_loss.sample_loss`.
+
     Raises :class:`ParameterError` when the samples do not leave two minima in the domain."""
     _check_base(base)
     xs = np.asarray(samples, dtype=float)
@@ -194,48 +143,32 @@ def finite_sample_loss(base: Potential, samples) -> FiniteSampleLoss:
         raise ParameterError("samples", xs.shape, "must have shape (N, 2) with N >= 1")
     if not np.all(np.isfinite(xs)):
         raise ParameterError("samples", "non-finite", "must be finite")
-    loss_fn, grad_fn = _coefficient_fns(base)
-    Lc = _columns(loss_fn, xs).mean(axis=0)
-    G = _columns(grad_fn, xs)
-    Gc = G - G.mean(axis=0)
-    cov = Gc.T @ Gc / xs.shape[0]  # sample covariance of the gradient's θ-coefficients
-    deg = G.shape[1]
-    Sc = np.zeros(2 * deg - 1)
-    for j in range(deg):
-        Sc[j : j + deg] += cov[j]
-    loss, noise = _poly_potential_template()
-    crit = np.polynomial.polynomial.polyroots(np.polynomial.polynomial.polyder(Lc))
-    crit = np.sort(crit[np.abs(crit.imag) < 1e-9].real)
+    (c,) = base.coords
     lo, hi = base.domain[0]
-    crit = crit[(crit > lo) & (crit < hi)]
-    if crit.size != 3 or not Lc[-1] > 0:
+    prob = _build(
+        "finite_sample_1d",
+        per_sample_loss(base),
+        (c,),
+        SAMPLE_VARS,
+        tuple(base.params),
+        tuple(base.values),
+        np.ascontiguousarray(xs),
+        base.domain,
+        FiniteSampleLoss,
+        extra={"base": base},
+        degree=LOSS_DEGREE,
+        param="samples",
+    )
+    crit = critical_points(prob.loss_coeffs, lo, hi)
+    if crit.size != 3:
         raise ParameterError(
             "samples",
             f"N={xs.shape[0]}",
             f"give a finite-sample loss with {crit.size} critical points in {base.domain[0]},"
-            " not two minima and a barrier (smaller shift_sd/tilt_sd or larger N)",
+            " not two minima and a barrier (smaller shift_sd/tilt_sd or larger N; for other"
+            " shapes build your own loss with sgdnoise.theory.sample_loss.sample_loss)",
         )
-    pot = Potential(
-        name="finite_sample_1d",
-        coords=(theta,),
-        params=A + Bc,
-        loss=loss,
-        noise_cov=(noise,),
-        values=tuple(float(a) for a in Lc) + tuple(float(b) for b in Sc),
-        domain=base.domain,
-        split_normal=(1.0,),
-        split_offset=float(crit[1]),
-    )
-    return FiniteSampleLoss(base, xs, Lc, Sc, G, pot)
-
-
-def _columns(fn, xs: np.ndarray) -> np.ndarray:
-    """Evaluate a lambdified coefficient list over the samples: (N, n_coefficients)."""
-    n = xs.shape[0]
-    return np.stack(
-        [np.broadcast_to(np.asarray(r, dtype=float), (n,)) for r in fn(xs[:, 0], xs[:, 1])],
-        axis=1,
-    )
+    return prob
 
 
 def make_problem(
@@ -281,7 +214,7 @@ def shifted_test_loss(
     )
 
 
-def constant_noise_potential(problem: FiniteSampleLoss, sigma2: float | None = None) -> Potential:
+def constant_noise_potential(problem: SampleLoss, sigma2: float | None = None) -> Potential:
     """The same finite-sample loss with the noise replaced by a constant σ² (default:
     Σ_N at the deepest minimum) — the constant-noise density BG21's simplest theory uses,
     to compare with the exact state-dependent one."""
@@ -292,6 +225,7 @@ def constant_noise_potential(problem: FiniteSampleLoss, sigma2: float | None = N
         deepest = min(minima(pot), key=lambda m: m.value)
         sigma2 = float(problem.noise(deepest.location[0]))
     sigma2 = positive("sigma2", sigma2)
-    n_noise = len(Bc)
-    values = pot.values[: len(A)] + (sigma2,) + (0.0,) * (n_noise - 1)
+    n_loss = len(problem.loss_coeffs)
+    n_noise = len(problem.noise_coeffs)
+    values = pot.values[:n_loss] + (sigma2,) + (0.0,) * (n_noise - 1)
     return replace(pot, name="finite_sample_1d_constant_noise", values=values)

@@ -2,7 +2,7 @@
 
 A :class:`FiniteSumProblem` is a per-sample loss ℓ(θ; z, p) (sympy, θ ∈ R^D the weights, z
 one data point, p constants) plus a numeric data set z_1 … z_N, so f(θ) = (1/N) Σ_n ℓ(θ; z_n).
-The simulator (:mod:`sgdnoise.simulate.schedulers`) compiles exactly ``grad`` (the sympy
+The simulator (:func:`sgdnoise.simulate.sgd.sgd`) compiles exactly ``grad`` (the sympy
 gradient of ``loss``); the numbers the bound needs are computed here from the problem,
 never assumed:
 
@@ -63,6 +63,27 @@ class FiniteSumProblem:
     @property
     def n_samples(self) -> int:
         return int(self.data.shape[0])
+
+    # the finite-sum protocol the SGD simulator reads (shared with theory.sample_loss)
+    @property
+    def coords(self) -> tuple[sp.Symbol, ...]:
+        return self.theta
+
+    @property
+    def sample_vars(self) -> tuple[sp.Symbol, ...]:
+        return self.datum
+
+    @property
+    def samples(self) -> np.ndarray:
+        return self.data
+
+    @property
+    def param_vector(self) -> np.ndarray:
+        return np.asarray(self.values, dtype=float)
+
+    @property
+    def grad_exprs(self) -> tuple[sp.Expr, ...]:
+        return self.grad
 
     @cached_property
     def grad(self) -> tuple[sp.Expr, ...]:
