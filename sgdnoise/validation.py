@@ -91,3 +91,33 @@ def choice(name: str, value: object, allowed: Iterable[object]) -> object:
     if value not in options:
         raise ParameterError(name, value, "must be one of " + ", ".join(repr(o) for o in options))
     return value
+
+
+def machine_memory() -> int:
+    """Bytes of physical memory of this machine (the cgroup limit where one is lower)."""
+    import os
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for f in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(f) as fh:
+                text = fh.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def memory_budget(name: str, value: object, nbytes: float, what: str, fraction=0.5) -> None:
+    """Refuse ``value`` of ``name`` when it makes ``what`` need ``nbytes`` of memory, more
+    than ``fraction`` of this machine's (so a typo'd size fails at validation, not as a
+    MemoryError hours into a sweep)."""
+    budget = fraction * machine_memory()
+    if nbytes > budget:
+        raise ParameterError(
+            name,
+            value,
+            f"needs about {nbytes / 2**30:.3g} GiB for {what}, more than "
+            f"{budget / 2**30:.3g} GiB ({fraction:.0%} of this machine's memory)",
+        )

@@ -3,7 +3,9 @@
 ``sgdnoise sweep SPEC --store FILE [--executor local|dask] [--workers N] [--scheduler ADDR]``
 exits 0 when every grid point ends with a result (done or diverged), 1 when some runs
 failed (re-running the same command retries them), 2 on bad input with the store
-untouched.  ``sgdnoise report FILE [--out DIR]`` writes report.md and PNGs.
+untouched (a bad spec, a changed fixed setting under a known sweep name without
+``--variant``).  ``sgdnoise report FILE [--out DIR]`` writes report.md and PNGs (exit 2
+for a store without runs).
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     p.add_argument(
         "--connect-timeout", type=float, default=10.0, help="seconds to wait for the scheduler"
+    )
+    p.add_argument(
+        "--variant",
+        action="store_true",
+        help="when the store ran this sweep name with other fixed settings, record this run "
+        "as NAME@2 (kept apart) instead of refusing",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -39,6 +47,7 @@ def cmd_sweep(args) -> int:
         scheduler=args.scheduler,
         progress=not args.no_progress,
         connect_timeout=args.connect_timeout,
+        on_change="variant" if args.variant else "refuse",
     )
     print(summary.line())
     return 0 if summary.complete else 1

@@ -47,6 +47,76 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# --------------------------------------------------------------------------- main guard
+
+
+GUARD_HELP = (
+    'put the code that starts the sweep under `if __name__ == "__main__":` — worker '
+    "processes are started with 'spawn' and re-run the script's top level"
+)
+
+
+def _guarded_lines(source: str) -> list[tuple[int, int]]:
+    """Line ranges of the bodies of ``if __name__ == "__main__":`` blocks in ``source``."""
+    import ast
+
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.If):
+            continue
+        t = node.test
+        if (
+            isinstance(t, ast.Compare)
+            and len(t.ops) == 1
+            and isinstance(t.ops[0], ast.Eq)
+            and {type(t.left), type(t.comparators[0])} == {ast.Name, ast.Constant}
+        ):
+            names = {getattr(t.left, "id", None), getattr(t.comparators[0], "id", None)}
+            values = {getattr(t.left, "value", None), getattr(t.comparators[0], "value", None)}
+            if "__name__" in names and "__main__" in values:
+                out.append((node.body[0].lineno, node.body[-1].end_lineno or node.lineno))
+    return out
+
+
+def check_main_guard(parameter: str = "executor", value: str = "local") -> None:
+    """Refuse to start worker processes from the top level of a script that has no
+    ``if __name__ == "__main__":`` guard around that code.
+
+    With the ``spawn`` start method every worker re-imports the main script; without the
+    guard each worker would start the sweep again (before issue 16 every run was then
+    recorded failed, "is being written by another sweep").  Scripts run as ``python -m
+    pkg`` (a package's ``__main__``), interactive sessions and notebooks are not affected.
+    Inside a worker that is re-running such a script, this raises at once too."""
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise ParameterError(parameter, value, "started again inside a worker: " + GUARD_HELP)
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    if not path or (spec is not None and spec.name.endswith("__main__")):
+        return
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals is vars(main) and frame.f_code.co_name == "<module>":
+            break
+        frame = frame.f_back
+    if frame is None:
+        return  # not called while the main script's top level runs
+    try:
+        with open(path, encoding="utf-8") as fh:
+            ranges = _guarded_lines(fh.read())
+    except (OSError, SyntaxError, ValueError):
+        return
+    line = frame.f_lineno
+    if not any(a <= line <= b for a, b in ranges):
+        raise ParameterError(
+            parameter,
+            value,
+            f"started from {path} line {line}, outside a main guard: " + GUARD_HELP,
+        )
+
+
 # --------------------------------------------------------------------------- local pool
 
 
@@ -81,6 +151,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int | None = None):
         self.workers = default_workers() if workers is None else integer("workers", workers, 1)
+        check_main_guard("executor", "local")
         self._pool: cf.ProcessPoolExecutor | None = None
         self._start()
 
@@ -227,6 +298,7 @@ class DaskExecutor:
                     f"no Dask scheduler answered within {connect_timeout:g} s ({e})",
                 ) from None
         else:
+            check_main_guard("executor", "dask")
             self.cluster = LocalCluster(
                 n_workers=workers or default_workers(),
                 threads_per_worker=1,

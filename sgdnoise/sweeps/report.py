@@ -63,6 +63,11 @@ def write_report(store, out=None, *, max_rows: int = 200) -> Path:
     with Store(store) as st:
         meta, sessions = st.meta(), st.sessions()
         df = st.to_frame()
+        if not len(df):
+            raise ParameterError(
+                "store", str(store), "holds no runs: there is nothing to report (run a sweep)"
+            )
+        settings = {n: st.sweep_settings(n) for n in st.sweep_names()}
         out.mkdir(parents=True, exist_ok=True)
         lines = [
             f"# Sweep report: `{store.name}`",
@@ -96,10 +101,32 @@ def write_report(store, out=None, *, max_rows: int = 200) -> Path:
             done = sub[sub["status"].isin(["done", "diverged"])]
             keys = done["key"].head(MAX_CURVES).tolist()
             curves_of = {k: st.curves(k) for k in keys}
+            lines += _variant_note(sweep, settings)
             lines += _sweep_section(sweep, spec, sub, curves_of, out, max_rows)
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _variant_note(sweep: str, settings: dict) -> list[str]:
+    """For a variant ``NAME@k`` (the same sweep name run with other fixed settings, kept
+    apart): the settings in which it differs from ``NAME``."""
+    base = sweep.split("@")[0]
+    mine, theirs = settings.get(sweep), settings.get(base)
+    if base == sweep or not mine or not theirs:
+        return []
+    diff = [
+        f"`{k}`: {theirs['fixed'].get(k, 'not set')!r} → {mine['fixed'].get(k, 'not set')!r}"
+        for k in sorted(set(mine["fixed"]) | set(theirs["fixed"]))
+        if mine["fixed"].get(k, "not set") != theirs["fixed"].get(k, "not set")
+    ]
+    if mine["function"] != theirs["function"]:
+        diff.insert(0, f"function: {theirs['function']} → {mine['function']}")
+    return [
+        f"> `{sweep}` is sweep `{base}` run again with other fixed settings, kept apart: "
+        + "; ".join(diff),
+        "",
+    ]
 
 
 def _sweep_section(sweep, spec, sub, curves_of, out: Path, max_rows: int) -> list[str]:

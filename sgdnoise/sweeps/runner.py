@@ -11,19 +11,37 @@ arguments, an existing store's schema version, a Dask scheduler's reachability),
 3. keeps about twice the executor's capacity in flight (marked ``running``), so a kill
    loses at most those, and commits each outcome as it arrives;
 4. shows one progress bar: runs finished of the grid, failed and diverged counts, ETA.
+
+A store remembers each sweep name's worker and fixed settings (resolved: defaults
+included).  Running the same name with a changed setting is refused with one line naming
+the setting (``on_change="refuse"``, the default), or — with ``on_change="variant"`` —
+recorded as the sweep ``NAME@2`` (``@3``...), whose runs the report shows apart with the
+settings that differ.  A schema-1 store is migrated to the current run keys first.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ParameterError
+from ..validation import choice
 from .executors import DaskExecutor, LocalExecutor, make_executor
-from .spec import SweepSpec, load_spec, run_key
+from .spec import (
+    SweepSpec,
+    canonical_json,
+    function_identity,
+    load_spec,
+    resolve_params,
+    run_key,
+    worker_ref,
+)
 from .store import FINAL, STATUSES, Store, check_store
+
+ON_CHANGE = ("refuse", "variant")
 
 
 @dataclass
@@ -64,19 +82,26 @@ def run_sweep(
     scheduler: str | None = None,
     progress: bool = True,
     connect_timeout: float = 10.0,
+    on_change: str = "refuse",
 ) -> SweepSummary:
     """Run (or resume) the sweep ``spec`` into the SQLite file ``store``.
 
     ``spec``: a TOML path, a dict or a :class:`SweepSpec`.  ``executor``: ``"local"``
     (process pool of ``workers``), ``"dask"`` (a LocalCluster of ``workers`` processes, or
     the scheduler at ``scheduler``), or an already started executor object, which is
-    then left running.  Raises :class:`ParameterError` on bad input, with nothing written.
+    then left running.  ``on_change``: what a changed fixed setting under a sweep name the
+    store already holds does (module docstring).  Raises :class:`ParameterError` on bad
+    input, with nothing written.
     """
+    choice("on_change", on_change, ON_CHANGE)
     spec = spec if isinstance(spec, SweepSpec) else load_spec(spec)
     keyed = [(run_key(spec.function, c), c) for c in spec.configs()]
     store = Path(store)
     if check_store(store) is None and not store.parent.is_dir():
         raise ParameterError("store", str(store), "its folder does not exist")
+    if check_store(store) is not None:  # a changed setting is refused before any write
+        with Store(store) as st:
+            _sweep_name(spec, st, on_change)
     owns = not isinstance(executor, LocalExecutor | DaskExecutor)
     if owns:
         ex = make_executor(
@@ -88,7 +113,8 @@ def run_sweep(
     try:
         with Store.create_or_open(store) as st:
             st.lock()
-            summary = _execute(spec, keyed, st, ex, progress)
+            st.migrate(_rekey)
+            summary = _execute(spec, keyed, st, ex, progress, on_change)
         clean = True
         return summary
     finally:
@@ -96,16 +122,78 @@ def run_sweep(
             ex.close(wait=clean)
 
 
-def _execute(spec: SweepSpec, keyed, st: Store, ex, progress: bool) -> SweepSummary:
+def _rekey(function: str, config: dict) -> tuple[str, str]:
+    """A schema-1 run's (worker name, key) under the current keys."""
+    name, _ = function_identity(function)
+    try:
+        return name, run_key(function, config)
+    except ParameterError:  # a value its function no longer accepts: keyed as given
+        payload = canonical_json({"function": name, "config": dict(config)})
+        return name, hashlib.sha256(payload.encode()).hexdigest()
+
+
+def fixed_settings(spec: SweepSpec) -> tuple[str, dict]:
+    """``(worker name, fixed settings)`` of a spec, resolved: the worker's defaults of every
+    parameter no axis varies are included, so spelling a default out changes nothing."""
+    name, fn = function_identity(spec.function)
+    if fn is None:
+        return name, dict(spec.fixed)
+    resolved = resolve_params(fn, spec.fixed)
+    return name, {k: v for k, v in resolved.items() if k not in spec.axes}
+
+
+def _differs(old: dict, new: dict) -> tuple[str, object, object] | None:
+    for k in sorted(set(old) | set(new)):
+        if old.get(k, "<not set>") != new.get(k, "<not set>"):
+            return k, old.get(k, "<not set>"), new.get(k, "<not set>")
+    return None
+
+
+def _sweep_name(spec: SweepSpec, st: Store, on_change: str) -> str:
+    """The sweep name the runs are recorded under: ``spec.name`` when the store does not
+    know it or knows it with the same worker and fixed settings; else refused, or (variant)
+    the first ``NAME@k`` that matches or is free."""
+    name, fixed = fixed_settings(spec)
+    k, label = 1, spec.name
+    while True:
+        known = st.sweep_settings(label)
+        if known is None:
+            return label
+        if known["function"] != name:
+            diff = ("function", known["function"], name)
+        else:
+            diff = _differs(known["fixed"], fixed)
+        if diff is None:
+            return label
+        if on_change == "refuse":
+            what, old, new = diff
+            raise ParameterError(
+                "function" if what == "function" else f"fixed.{what}",
+                new,
+                f"sweep {spec.name!r} in {st.path} was run with {what} = {old!r}; its runs "
+                "would be mixed: keep the setting, give this sweep a new name, use another "
+                "store, or pass on_change='variant' (CLI: --variant) to keep them apart",
+            )
+        k += 1
+        label = f"{spec.name}@{k}"
+
+
+def _execute(
+    spec: SweepSpec, keyed, st: Store, ex, progress: bool, on_change: str = "refuse"
+) -> SweepSummary:
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    session = st.begin_session(spec.as_dict(), ex.kind, ex.capacity)
-    st.add_runs(spec.name, spec.function, keyed)
+    sweep = _sweep_name(spec, st, on_change)
+    name, fixed = fixed_settings(spec)
+    st.record_sweep(sweep, name, fixed)
+    session = st.begin_session(dict(spec.as_dict(), name=sweep), ex.kind, ex.capacity)
+    st.add_runs(sweep, name, keyed)
+    target = worker_ref(spec.function)
     status = st.statuses()
     todo = [(k, c) for k, c in keyed if status[k] not in FINAL]
     summary = SweepSummary(
-        str(st.path), spec.name, ex.describe(), len(keyed), len(keyed) - len(todo), len(todo)
+        str(st.path), sweep, ex.describe(), len(keyed), len(keyed) - len(todo), len(todo)
     )
     queue = iter(todo)
     inflight: dict = {}
@@ -113,7 +201,7 @@ def _execute(spec: SweepSpec, keyed, st: Store, ex, progress: bool) -> SweepSumm
     bar = tqdm(
         total=len(keyed),
         initial=summary.skipped,
-        desc=spec.name,
+        desc=sweep,
         unit="run",
         disable=not progress,
         dynamic_ncols=True,
@@ -131,7 +219,7 @@ def _execute(spec: SweepSpec, keyed, st: Store, ex, progress: bool) -> SweepSumm
             # Marked before submission: a kill in between leaves them 'running' → re-run.
             st.mark_running([k for k, _ in batch], session)
             for k, c in batch:
-                inflight[ex.submit(spec.function, k, c)] = k
+                inflight[ex.submit(target, k, c)] = k
 
     try:
         fill()

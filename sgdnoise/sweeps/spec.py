@@ -3,7 +3,7 @@
 A sweep is written as TOML (read with :mod:`tomllib`) or as the equivalent Python dict::
 
     name = "quadratic-T"
-    function = "noisy-quadratic"          # a registered sweepable, or "package.module:function"
+    function = "noisy-quadratic"          # a registered name, or "package.module:function"
 
     [fixed]                               # the same for every run
     dim = 8
@@ -27,10 +27,21 @@ parameter that no axis or fixed setting provides, a name given twice, an empty a
 empty grid), zip lists of unequal length, values that are not plain scalars.  A
 sweepable's own ``validate(config)`` hook (see :func:`sgdnoise.sweeps.tasks.sweepable`) is
 called on every config, so a value the experiment would refuse is refused up front.
+Values are checked against the function's annotations (``int``, ``float``, ``bool``,
+``str``, ``X | None``): an ``int`` given for a ``float`` becomes a float, anything else
+that does not fit is refused.  A parameter named ``data_dir`` must name an existing folder
+(or be empty: the default location).
+
+**Names and run keys.**  Built-in workers are found by name through
+:data:`sgdnoise.sweeps.tasks.BUILTIN` (no import side effects needed); a module path of a
+named worker is read as its name.  A run's key (:func:`run_key`) is the SHA-256 of that
+name and the run's *resolved* parameters (the config, typed, with the function's defaults
+filled in): moving a function to another module, or spelling out a default, keeps the key.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import inspect
@@ -114,20 +125,144 @@ def canonical_json(obj) -> str:
 
 
 def run_key(function: str, config: Mapping) -> str:
-    """A run's identity: SHA-256 of the canonical JSON of its function and full config.
+    """A run's identity: SHA-256 of the canonical JSON of its function's name and its
+    resolved parameters (:func:`resolve_params`).
 
-    The function reference is part of the key so that one study file may hold sweeps of
-    several experiments without their grids colliding.
+    ``function`` may be a registered name or a ``module:function`` path; a named worker
+    is keyed by its name, so keys survive moving the function.  The name is part of the
+    key so that one study file may hold sweeps of several experiments without their grids
+    colliding.  A function that cannot be imported is keyed by the reference as given,
+    with the config as given.
     """
-    payload = canonical_json({"function": function, "config": dict(config)})
+    name, fn = function_identity(function)
+    params = dict(config) if fn is None else resolve_params(fn, config)
+    payload = canonical_json({"function": name, "config": params})
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def function_identity(ref: str) -> tuple[str, Callable | None]:
+    """``(name the runs are keyed by, the function or None)`` for a spec's ``function``.
+
+    A registered name is its own name; ``module:function`` of a registered worker becomes
+    that worker's name (:data:`~sgdnoise.sweeps.tasks.BUILTIN`, or the function's
+    ``sweep_name``); any other importable path stays the path."""
+    from . import tasks
+
+    if not isinstance(ref, str):
+        return str(ref), None
+    by_path = {v: k for k, v in tasks.BUILTIN.items()}
+    name = by_path.get(ref, ref)
+    try:
+        fn = resolve_function(ref)
+    except ParameterError:
+        return name, None
+    if name == ref and ":" in ref:
+        name = getattr(fn, "sweep_name", None) or ref
+    return name, fn
+
+
+def worker_ref(ref: str) -> str:
+    """What a worker process imports to run ``ref``: a built-in name (found through the
+    table there too), else ``module:qualname`` of the function (a name registered only in
+    this process with :func:`~sgdnoise.sweeps.tasks.sweepable` would be unknown there)."""
+    from . import tasks
+
+    if ref in tasks.BUILTIN or ":" in ref:
+        return ref
+    fn = resolve_function(ref)
+    mod, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not mod or "<" in qual:
+        return ref  # a lambda or nested function: only reachable through the registry
+    return f"{mod}:{qual}"
+
+
+_PLAIN = (bool, int, float, str, type(None))
+_TYPE_NAMES = {"bool": bool, "int": int, "float": float, "str": str, "None": type(None)}
+
+
+@functools.lru_cache(maxsize=256)
+def _params_of(fn: Callable) -> tuple | None:
+    """``((name, default or _NO, allowed types or None), ...)`` of ``fn``'s keyword
+    parameters; ``None`` when it has no inspectable signature."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    out = []
+    for n, p in sig.parameters.items():
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            continue
+        out.append((n, _NO if p.default is p.empty else p.default, _allowed_types(p.annotation)))
+    return tuple(out)
+
+
+class _No:
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_NO = _No()
+
+
+def _allowed_types(annotation) -> tuple[type, ...] | None:
+    """The plain types an annotation admits (``float``, ``"int | None"``...), or ``None``
+    when it says something this check does not read (then nothing is checked)."""
+    if annotation is inspect.Parameter.empty:
+        return None
+    if isinstance(annotation, type):
+        return (annotation,) if annotation in _PLAIN else None
+    if not isinstance(annotation, str):
+        return None
+    parts = [a.strip() for a in annotation.split("|")]
+    if not all(a in _TYPE_NAMES for a in parts):
+        return None
+    return tuple(_TYPE_NAMES[a] for a in parts)
+
+
+def _typed(where: str, value, allowed: tuple[type, ...] | None, ref: str):
+    """``value`` checked against the annotation's types (int → float where a float is
+    asked for); a :class:`ParameterError` naming ``where`` otherwise."""
+    if allowed is None:
+        return value
+    if isinstance(value, bool):
+        if bool in allowed:
+            return value
+    elif isinstance(value, int):
+        if int in allowed:
+            return value
+        if float in allowed:
+            return float(value)
+    elif isinstance(value, float):
+        if float in allowed:
+            return value
+    elif isinstance(value, str):
+        if str in allowed:
+            return value
+    names = " | ".join(t.__name__ if t is not type(None) else "None" for t in allowed)
+    raise ParameterError(where, value, f"{ref} takes {names} here, not {type(value).__name__}")
+
+
+def resolve_params(fn: Callable, config: Mapping) -> dict:
+    """The parameters ``fn`` runs with: ``config`` typed by the annotations, plus every
+    default (plain values only) of a parameter the config does not give."""
+    spec = _params_of(fn)
+    out = dict(config)
+    if spec is None:
+        return out
+    for n, default, allowed in spec:
+        if n in out:
+            out[n] = _typed(n, out[n], allowed, getattr(fn, "__name__", "the function"))
+        elif default is not _NO and isinstance(default, _PLAIN):
+            out[n] = default
+    return out
 
 
 # --------------------------------------------------------------------------- functions
 
 
 def resolve_function(ref: str) -> Callable:
-    """``"pkg.module:function"`` (dotted attribute path allowed) or a registered name."""
+    """``"pkg.module:function"`` (dotted attribute path allowed) or a registered name
+    (:data:`~sgdnoise.sweeps.tasks.BUILTIN`, or one registered with ``@sweepable``)."""
     from . import tasks
 
     if not isinstance(ref, str) or not ref:
@@ -135,7 +270,9 @@ def resolve_function(ref: str) -> Callable:
     if ":" not in ref:
         if ref in tasks.SWEEPABLE:
             return tasks.SWEEPABLE[ref]
-        known = ", ".join(sorted(tasks.SWEEPABLE)) or "none"
+        if ref in tasks.BUILTIN:
+            return resolve_function(tasks.BUILTIN[ref])
+        known = ", ".join(sorted(set(tasks.SWEEPABLE) | set(tasks.BUILTIN)))
         raise ParameterError(
             "function", ref, f"is not a registered sweepable ({known}); or use 'module:function'"
         )
@@ -315,8 +452,48 @@ def load_spec(source, *, check_function: bool = True) -> SweepSpec:
     if check_function:
         fn = resolve_function(ref)
         _signature_check(fn, ref, set(seen))
+        spec = _typed_spec(spec, fn, ref)
+        _check_data_dirs(spec)
         validate = getattr(fn, "validate_config", None)
         if validate is not None:
             for cfg in spec.configs():
                 validate(**cfg)
     return spec
+
+
+def _typed_spec(spec: SweepSpec, fn: Callable, ref: str) -> SweepSpec:
+    """The spec with every value checked against ``fn``'s annotations (int → float where
+    a float is asked for)."""
+    params = _params_of(fn)
+    if params is None:
+        return spec
+    allowed = {n: a for n, _, a in params}
+
+    def typed(where, name, v):
+        return _typed(f"{where}.{name}", v, allowed.get(name), ref)
+
+    fixed = {k: typed("fixed", k, v) for k, v in spec.fixed.items()}
+    product = {k: [typed("product", k, v) for v in vals] for k, vals in spec.product.items()}
+    groups = tuple(
+        {k: [typed(f"zip[{i}]", k, v) for v in vals] for k, vals in g.items()}
+        for i, g in enumerate(spec.zip)
+    )
+    return SweepSpec(spec.name, spec.function, fixed, product, groups, spec.description)
+
+
+def _check_data_dirs(spec: SweepSpec) -> None:
+    """A ``data_dir`` parameter must name an existing folder ("" = the default location):
+    otherwise every run would fail in its worker (issue 16)."""
+    where = {"fixed": [spec.fixed.get("data_dir")], "product": spec.product.get("data_dir", [])}
+    for i, g in enumerate(spec.zip):
+        where[f"zip[{i}]"] = g.get("data_dir", [])
+    for w, vals in where.items():
+        for v in vals:
+            if v is None or v == "":
+                continue
+            if not isinstance(v, str) or not Path(v).expanduser().exists():
+                raise ParameterError(
+                    f"{w}.data_dir",
+                    v,
+                    "must be an existing folder (or data file); it does not exist",
+                )

@@ -10,7 +10,14 @@ Tables (schema version :data:`SCHEMA_VERSION`, recorded in ``meta``):
   point, keyed by the SHA-256 of its function and full canonical config
   (:func:`sgdnoise.sweeps.spec.run_key`); ``config``/``metrics`` are JSON; a run that two
   specs share keeps the ``sweep`` name of the first one that created it;
-* ``curves(key, name, x, y)``: per-run curves, x and y as little-endian float64 blobs.
+* ``curves(key, name, x, y)``: per-run curves, x and y as little-endian float64 blobs;
+* ``sweeps(name, function, fixed, created)``: each sweep name's worker and fixed settings
+  (resolved: the worker's defaults included), so that a later run of the same name with
+  another setting is refused (or kept apart as a variant) instead of merged (issue 16).
+
+Schema 1 (before run keys were by worker name and resolved parameters) is migrated in
+place by the next sweep that writes to the store (:meth:`Store.migrate`): every run is
+re-keyed, its curves with it, in one transaction; readers open either version.
 
 Why this survives ``kill -9``: the file is in WAL mode and every state change is one
 transaction (a run's metrics, status and curves are committed together), so a kill leaves
@@ -38,7 +45,9 @@ from ..errors import ParameterError
 from ..provenance import versions as _versions
 from .spec import canonical_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this code opens (older ones are migrated by the next writer).
+READABLE_VERSIONS = (1, 2)
 STATUSES = ("pending", "running", "done", "failed", "diverged")
 #: Statuses that are results: a resumed sweep skips these and re-runs everything else.
 FINAL = ("done", "diverged")
@@ -80,7 +89,14 @@ CREATE TABLE curves(
     y BLOB NOT NULL,
     PRIMARY KEY(key, name)
 );
+CREATE TABLE sweeps(
+    name TEXT PRIMARY KEY,
+    function TEXT NOT NULL,
+    fixed TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
+_SWEEPS_TABLE = _SCHEMA[_SCHEMA.index("CREATE TABLE sweeps") :]
 
 
 def versions() -> dict[str, str]:
@@ -109,7 +125,7 @@ def check_store(path) -> int | None:
     """The schema version of an existing store (``None`` when ``path`` does not exist).
 
     Opens read-only, writes nothing; raises :class:`ParameterError` when the file is not a
-    sgdnoise store or was written with a different schema version.
+    sgdnoise store or was written with a schema version this code cannot read.
     """
     path = Path(path)
     if not path.exists():
@@ -129,15 +145,16 @@ def check_store(path) -> int | None:
     except sqlite3.DatabaseError as e:
         raise ParameterError("store", str(path), f"is not a readable SQLite file ({e})") from None
     version = meta.get("schema_version")
-    if version != str(SCHEMA_VERSION):
+    if version not in {str(v) for v in READABLE_VERSIONS}:
         raise ParameterError(
             "store",
             str(path),
             f"was written with store schema {version} by sgdnoise {meta.get('created_by', '?')};"
-            f" this sgdnoise reads schema {SCHEMA_VERSION} only: use a new store file or the "
-            "sgdnoise version that wrote it",
+            f" this sgdnoise reads schema {SCHEMA_VERSION} (and migrates "
+            f"{', '.join(str(v) for v in READABLE_VERSIONS[:-1])}): use a new store file or "
+            "the sgdnoise version that wrote it",
         )
-    return SCHEMA_VERSION
+    return int(version)
 
 
 class Store:
@@ -146,7 +163,8 @@ class Store:
 
     def __init__(self, path, *, _writable: bool = False):
         self.path = Path(path)
-        if check_store(self.path) is None:
+        self.schema = check_store(self.path)
+        if self.schema is None:
             raise ParameterError("store", str(self.path), "does not exist")
         self.writable = _writable
         self.con = _connect(self.path, readonly=not _writable)
@@ -272,6 +290,75 @@ class Store:
             self.con.executemany(
                 "INSERT INTO curves(key, name, x, y) VALUES (?, ?, ?, ?)",
                 [(key, n, _blob(x), _blob(y)) for n, (x, y) in outcome["curves"].items()],
+            )
+
+    def migrate(self, rekey) -> int:
+        """Bring a schema-1 store to the current schema: ``rekey(function, config) ->
+        (name, key)`` gives each run its new key (see :func:`sgdnoise.sweeps.spec.run_key`);
+        runs and their curves move together in one transaction.  Two old runs that are one
+        run now (a default spelled out in one) keep the one with a result.  Returns the
+        number of runs re-keyed (0 for a current store).  The ``sweeps`` table starts
+        empty: each name's settings are recorded by its next run."""
+        if self.schema == SCHEMA_VERSION:
+            return 0
+        rows = self.con.execute(
+            "SELECT key, function, config, status FROM runs ORDER BY rowid"
+        ).fetchall()
+        kept: dict[str, tuple[str, str]] = {}  # new key -> (old key, status)
+        moves, drops = [], []
+        for old, function, config, status in rows:
+            name, new = rekey(function, json.loads(config))
+            if new in kept:
+                other, other_status = kept[new]
+                if other_status not in FINAL and status in FINAL:
+                    drops.append(other)
+                    moves = [m for m in moves if m[2] != other]
+                else:
+                    drops.append(old)
+                    continue
+            kept[new] = (old, status)
+            moves.append((new, name, old))
+        with self.con:
+            self.con.execute("PRAGMA defer_foreign_keys=ON")
+            for k in drops:
+                self.con.execute("DELETE FROM curves WHERE key=?", (k,))
+                self.con.execute("DELETE FROM runs WHERE key=?", (k,))
+            # via temporary keys, so that a new key equal to another run's old key is safe
+            for new, _, old in moves:
+                self.con.execute("UPDATE runs SET key=? WHERE key=?", ("~" + new, old))
+                self.con.execute("UPDATE curves SET key=? WHERE key=?", ("~" + new, old))
+            for new, name, _ in moves:
+                self.con.execute(
+                    "UPDATE runs SET key=?, function=? WHERE key=?", (new, name, "~" + new)
+                )
+                self.con.execute("UPDATE curves SET key=? WHERE key=?", (new, "~" + new))
+            self.con.execute(_SWEEPS_TABLE.strip().rstrip(";"))
+            self.con.execute(
+                "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+            )
+        self.schema = SCHEMA_VERSION
+        return len(moves)
+
+    def sweep_settings(self, name: str) -> dict | None:
+        """``{"function", "fixed"}`` recorded for sweep ``name`` (None when unknown)."""
+        if self.schema < 2:
+            return None
+        row = self.con.execute("SELECT function, fixed FROM sweeps WHERE name=?", (name,))
+        row = row.fetchone()
+        return None if row is None else {"function": row[0], "fixed": json.loads(row[1])}
+
+    def sweep_names(self) -> list[str]:
+        """Every sweep name recorded in the store."""
+        if self.schema < 2:
+            return sorted({r[0] for r in self.con.execute("SELECT DISTINCT sweep FROM runs")})
+        return [r[0] for r in self.con.execute("SELECT name FROM sweeps ORDER BY created")]
+
+    def record_sweep(self, name: str, function: str, fixed: Mapping) -> None:
+        """Remember sweep ``name``'s worker and fixed settings (first run of the name)."""
+        with self.con:
+            self.con.execute(
+                "INSERT OR IGNORE INTO sweeps VALUES (?, ?, ?, ?)",
+                (name, function, canonical_json(dict(fixed)), time.time()),
             )
 
     # -------------------------------------------------------------- reading

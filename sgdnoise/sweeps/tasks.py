@@ -20,8 +20,24 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..validation import integer, nonnegative, positive
+from ..validation import integer, memory_budget, nonnegative, positive
 
+#: Every built-in worker by name → ``module:function``.  A spec names a worker here by
+#: its name (``function = "kcl23-run"``) and nothing has to be imported first; runs are
+#: keyed by the name, so a worker that moves only changes its line here.  **A new
+#: built-in worker adds one line** (``tests/sweeps/test_sweep_names.py`` finds a worker
+#: that is missing: every ``FUNCTION`` constant and ``@sweepable`` of sgdnoise).
+BUILTIN: dict[str, str] = {
+    "noisy-quadratic": "sgdnoise.sweeps.tasks:noisy_quadratic_sgd",
+    "bg21-cifar-point": "sgdnoise.experiments._bg21_cifar_worker:bg21_point",
+    "kcl23-run": "sgdnoise.experiments._kcl23_worker:kcl23_run",
+    "p19-point": "sgdnoise.experiments._p19_grid:p19_point",
+    "sgw23-perceptron": "sgdnoise.experiments._sgw23_perceptron_worker:perceptron_run",
+    "sgw23-train": "sgdnoise.experiments._sgw23_runs:train_point",
+    "ui25-cifar-run": "sgdnoise.experiments.ui25_cifar:ui25_cifar_run",
+}
+
+#: Functions registered at run time with :func:`sweepable` (a user's own experiments).
 SWEEPABLE: dict[str, Callable] = {}
 
 
@@ -31,6 +47,9 @@ def sweepable(name: str, *, validate: Callable | None = None):
     def deco(fn: Callable) -> Callable:
         if name in SWEEPABLE and SWEEPABLE[name] is not fn:
             raise ValueError(f"sweepable {name!r} registered twice")
+        here = f"{fn.__module__}:{fn.__qualname__}"
+        if name in BUILTIN and BUILTIN[name] != here:
+            raise ValueError(f"sweepable {name!r} is the built-in {BUILTIN[name]}")
         SWEEPABLE[name] = fn
         if validate is not None:
             fn.validate_config = validate
@@ -43,8 +62,10 @@ def sweepable(name: str, *, validate: Callable | None = None):
 def _check_quadratic(
     lr, batch, *, dim=8, n_train=256, steps=2000, noise=0.5, cond=2.0, record_every=50, seed=0
 ):
-    """The one set of bounds of :func:`noisy_quadratic_sgd` (used at spec time and run time)."""
-    return dict(
+    """The one set of bounds of :func:`noisy_quadratic_sgd` (used at spec time and run time),
+    with its memory: the minibatch indices are drawn up front (``steps × batch`` int64) and
+    the data are two ``n_train × dim`` float64 arrays, which must fit this machine."""
+    c = dict(
         lr=positive("lr", lr),
         batch=integer("batch", batch, minimum=1),
         dim=integer("dim", dim, minimum=1, maximum=10_000),
@@ -55,6 +76,9 @@ def _check_quadratic(
         record_every=integer("record_every", record_every, minimum=1),
         seed=integer("seed", seed, minimum=0, maximum=2**63 - 1),
     )
+    memory_budget("steps", c["steps"], 8 * c["steps"] * c["batch"], "the minibatch indices")
+    memory_budget("n_train", c["n_train"], 2 * 8 * c["n_train"] * c["dim"], "the data")
+    return c
 
 
 @sweepable("noisy-quadratic", validate=_check_quadratic)

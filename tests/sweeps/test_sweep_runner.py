@@ -165,7 +165,8 @@ def test_noisy_quadratic_sweep_matches_sde_prediction(tmp_path):
     assert png.stat().st_size > 5000
 
 
-def test_report_of_an_empty_store(tmp_path):
+def test_report_of_an_empty_store_is_refused(tmp_path):
     Store.create_or_open(tmp_path / "e.db").close()
-    md = write_report(tmp_path / "e.db", tmp_path / "out").read_text()
-    assert "0 runs, 0 sessions" in md
+    with pytest.raises(ParameterError, match="holds no runs"):
+        write_report(tmp_path / "e.db", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
