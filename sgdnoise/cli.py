@@ -58,8 +58,15 @@ def _cmd_report(args) -> int:
     return sweeps_cli.cmd_report(args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line too (``--help`` shows the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sgdnoise", description=__doc__.splitlines()[0])
+    p = _Parser(prog="sgdnoise", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     pl = sub.add_parser("list", help="every claim with its paper, scales and statement")

@@ -164,6 +164,8 @@ def _write_report(claim: Claim, ctx: RunContext, res: ClaimResult, record: dict)
 def _run_one(claim: Claim, scale: str, out: Path, seed: int, device: str, data_dir, progress):
     tmp = out.with_name(out.name + ".partial")
     fresh = not tmp.exists()
+    # folders this call creates (``runs/`` included) go again if the run is refused
+    created = [p for p in (tmp, *tmp.parents) if not p.exists()]
     if tmp.exists():
         # A killed run's sweep stores (SQLite + WAL) survive so that its grid resumes where
         # it stopped (DESIGN.md §6); everything else it left is removed.
@@ -181,6 +183,11 @@ def _run_one(claim: Claim, scale: str, out: Path, seed: int, device: str, data_d
         # one line, and a folder this call created is removed — a resumed run's store stays
         if fresh:
             shutil.rmtree(tmp, ignore_errors=True)
+            for p in created[1:]:  # deepest first; stops at the first that is not empty
+                try:
+                    p.rmdir()
+                except OSError:
+                    break
         raise
     if not isinstance(res, ClaimResult):
         raise TypeError(f"claim {claim.id} returned {type(res).__name__}, not ClaimResult")
