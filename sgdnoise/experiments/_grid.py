@@ -89,6 +89,7 @@ def run_grid(
     failed: str = "raise",
     capped: str | None = None,
     store_name: str = "study.sqlite",
+    ensemble=None,
 ):
     """Run each spec into ``ctx.out_dir/store_name`` on one process pool; the runs' frame.
 
@@ -102,6 +103,9 @@ def run_grid(
 
     ``capped``: the name of a boolean metric that marks a run stopped by its cap; such a
     done run gets status ``capped`` (criteria that need a fitted time must exclude it).
+    ``ensemble``: :class:`~._grid_ensemble.EnsemblePlan` s — the runs of those per-run
+    workers are trained as batched ensembles (:class:`~._grid_ensemble.EnsembleExecutor`),
+    recorded per run under the same keys.
     Returns ``(frame, summaries)``.
     """
     from ..validation import choice
@@ -112,7 +116,12 @@ def run_grid(
     from ..sweeps.spec import load_spec, run_key
 
     store = ctx.out_dir / store_name
-    ex = LocalExecutor(workers)
+    if ensemble:
+        from ._grid_ensemble import EnsembleExecutor
+
+        ex = EnsembleExecutor(workers, list(ensemble))
+    else:
+        ex = LocalExecutor(workers)
     summaries = []
     try:
         for spec in specs:

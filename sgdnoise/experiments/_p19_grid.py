@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ParameterError
 from ._grid import adopt_sibling_store, late_mean, run_grid, set_threads
+from ._grid_ensemble import EnsemblePlan
 
 #: the sweep store keys runs by this path: moving the worker means a fresh store
 FUNCTION = "sgdnoise.experiments._p19_grid:p19_point"
@@ -210,6 +212,109 @@ def p19_point(
     )
 
 
+def _late_epochs(epochs: int, late_fraction: float) -> range:
+    """The epochs whose evaluations :func:`late_mean` averages in a full run (one per
+    epoch): the last ``max(1, round(late_fraction · epochs))``."""
+    k = max(1, int(round(late_fraction * epochs)))
+    return range(epochs - k + 1, epochs + 1)
+
+
+def p19_points(configs: list[dict]) -> list[dict]:
+    """Several P19 grid points that differ only in ``lr`` and ``seed``, trained as one batched
+    ensemble (:func:`sgdnoise.nets.ensemble.train_members`); one result per config, each
+    what :func:`p19_point` returns for it — the same trajectory (bit for bit on CPU, see
+    :mod:`sgdnoise.nets.ensemble`) and the same scores.  The test set is evaluated only at
+    the epochs the late mean reads and the train set only at the end (what the scores
+    need), so the accuracy curve holds those epochs only."""
+    c = dict(configs[0])
+    shared = {k: v for k, v in c.items() if k not in ("lr", "seed")}
+    for other in configs[1:]:
+        if {k: v for k, v in other.items() if k not in ("lr", "seed")} != shared:
+            raise ParameterError("configs", other, "must differ from the first only in lr, seed")
+    set_threads(c["threads"])
+    from ..nets import make_model
+    from ..nets.ensemble import train_members
+    from ._netdata import dataset as load
+
+    data = load(
+        c["dataset"], n_train=c["n_train"], n_test=c["n_test"], data_dir=c["data_dir"],
+        data_seed=c["data_seed"], image_size=c["image_size"], device=c["device"],
+    )  # fmt: skip
+    nets = [
+        make_model(
+            c["arch"],
+            input_shape=data.input_shape,
+            num_outputs=data.num_classes,
+            width=c["width"],
+            depth=c["depth"],
+            parameterization=c["parameterization"],
+            batch_norm=c["batch_norm"],
+            sigma_w2=SIGMA_W2,
+            seed=cfg["seed"],
+            device=c["device"],
+        )  # fmt: skip
+        for cfg in configs
+    ]
+    late = _late_epochs(c["epochs"], c["late_fraction"])
+    results = train_members(
+        nets, data, lrs=[cfg["lr"] for cfg in configs], seeds=[cfg["seed"] for cfg in configs],
+        batch_size=c["batch"], epochs=c["epochs"], train_eval_epochs=(), test_eval_epochs=late,
+    )  # fmt: skip
+    out = []
+    for res in results:
+        if res.diverged:
+            nan = math.nan
+            out.append(
+                dict(
+                    status="diverged", diverged_step=float(res.diverged_step), test_acc_late=nan,
+                    test_acc_final=nan, test_loss_late=nan, train_acc_final=nan,
+                )
+            )  # fmt: skip
+            continue
+        h = [r for r in res.history if "test_accuracy" in r]
+        out.append(
+            dict(
+                test_acc_late=float(np.mean([r["test_accuracy"] for r in h])),
+                test_acc_final=float(h[-1]["test_accuracy"]),
+                test_loss_late=float(np.mean([r["test_loss"] for r in h])),
+                train_acc_final=float(res.history[-1]["train_accuracy"]),
+                curves={
+                    "test_accuracy": {
+                        "x": [r["epoch"] for r in h],
+                        "y": [r["test_accuracy"] for r in h],
+                    }
+                },
+            )
+        )
+    return out
+
+
+def p19_size(config: dict) -> int:
+    """Members per ensemble task for this grid point's model (:func:`ensemble_size`)."""
+    import torch
+
+    from ..nets import make_model
+    from ..nets.ensemble import ensemble_size
+
+    side = config["image_size"]
+    net = make_model(
+        config["arch"], input_shape=(3, side, side), num_outputs=10, width=config["width"],
+        depth=config["depth"], parameterization=config["parameterization"],
+        batch_norm=config["batch_norm"], device="cpu",
+    )  # fmt: skip
+    dev = config["device"]
+    dev = ("cuda" if torch.cuda.is_available() else "cpu") if dev == "auto" else dev
+    return ensemble_size(net, batch_size=config["batch"], device=dev)
+
+
+#: the P19 grid's runs as batched ensembles (lr × seed), recorded under p19_point's keys
+ENSEMBLE = EnsemblePlan(
+    per_run=FUNCTION,
+    batched="sgdnoise.experiments._p19_grid:p19_points",
+    size="sgdnoise.experiments._p19_grid:p19_size",
+)
+
+
 def specs(ctx, s: Settings, data_dir: str) -> list[dict]:
     """One sweep spec per family (their width and rate grids differ)."""
     out = []
@@ -265,5 +370,7 @@ def run(ctx):
     adopt_sibling_store(ctx, "p19-bmax" if ctx.claim == "p19-width" else "p19-width")
     # a diverged run is a result (status "diverged"); a run that raised is a hole the
     # criteria cannot explain: stop
-    df, _ = run_grid(ctx, specs(ctx, s, data_dir), workers=s.workers, failed="raise")
+    df, _ = run_grid(
+        ctx, specs(ctx, s, data_dir), workers=s.workers, failed="raise", ensemble=[ENSEMBLE]
+    )
     return s, df, n_train_of(s, data_dir)

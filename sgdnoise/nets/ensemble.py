@@ -1,29 +1,425 @@
-"""Many small networks trained at once: ``torch.func.vmap`` over stacked parameters.
+"""Many networks of one architecture trained at once: one vectorized SGD step for all members.
 
-M copies of one architecture, each with its own initialization seed, learning rate and batch
-stream, take their SGD steps in a single vectorized call (``functional_call`` + ``grad``
-under ``vmap``).  Model m follows exactly the trajectory that :func:`sgdnoise.nets.train`
-gives with ``seed=seeds[m]`` and ``lr=lrs[m]`` (same batches, same update), which the tests
-check; the point is speed on grids of small models (P19, SGW23 sweeps).
+Members share the architecture, width, batch size, sampling and data; they differ in
+initialization seed, learning rate η_m, and per-member scalars (dropout p, SAM radius ρ_m,
+init scale — anything that ``build`` puts in the member's module).  Each step, every
+active member m takes
 
-Batch norm is not supported (its running statistics are updated in place, which ``vmap``
-forbids); dropout is (each model draws its own masks).
+    w_m ← w_m − η_m g_m,    g_m = (1/B) Σ_{i ∈ batch_m} ∇ℓ_i(w_m)   (SAM: g_m at the ascent point)
+
+on its own batch stream (``BatchSampler(n, sampling, seed_m)``), exactly the update of
+:func:`sgdnoise.nets.train` with ``seed=seed_m, lr=η_m``.  The forward pass is batched
+(:mod:`.ensemble_forward`: ``baddbmm`` layer stacks for MLPs, ``vmap`` otherwise); the
+backward pass is ordinary autograd on Σ_m L_m (member m's loss depends only on its own
+slice, so the gradient of the sum is every member's own gradient).
+
+*Exactness.*  On CPU, for layer stacks (the MLP, with batch norm and dropout), each
+member's slice goes through the same kernels, shapes and reduction order as a single run
+(``baddbmm`` slices equal ``addmm``; ``batch_norm`` on ``[B, M·C]`` equals per-member
+``[B, C]``; each member's dropout mask is drawn from a generator seeded like the single
+run's global one; the update ``w − η·g`` is two IEEE operations in both), so members follow
+a single run's trajectory *bit for bit* — tests/nets/test_ensemble.py checks 0 difference
+over 300 steps in float32.  Where kernels split reductions differently (several threads,
+CUDA, the ``vmap`` engine for convolutional nets) the difference starts at one rounding
+(≈ 1e-7 relative in float32) and grows at the dynamics' own rate, as the difference between
+two single runs whose weights differ by one ulp does.
+
+*Per-member stopping.*  A member whose minibatch loss is non-finite or exceeds
+``explode_factor`` × its first loss (or whose weights are non-finite at an epoch end) is
+recorded as diverged at that step; one that reaches ``target_train_accuracy`` (or fits every
+point, ``stop_when_fitted``) at an evaluation is measured there and frozen.  Stopped
+members leave the stacks (the rest compute less), and their module holds the weights at
+the stop, as ``train`` leaves them.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Sequence
+import math
+import time
+from collections.abc import Callable, Collection, Sequence
 
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
 
 from ..errors import ParameterError
-from ..validation import integer, positive
+from ..validation import choice, in_range, integer, nonnegative, positive
 from .datasets import Dataset
-from .losses import make_loss
-from .sampling import BatchSampler
+from .ensemble_forward import LayerStack, VmapStack, _Generators, layer_list
+from .losses import make_loss, margins, predictions
+from .sampling import SAMPLINGS, BatchSampler
+from .trainer import TrainResult
+
+#: bytes of per-member working set that one CPU ensemble keeps in the last-level cache
+#: (measured on the P19 MLPs, benchmarks/nets_grid.py: beyond it the step streams the
+#: members' weights from memory and the ensemble loses to sequential runs at width 512)
+CPU_CACHE_BUDGET = 24 * 2**20
+#: the largest ensemble: past it per-step overhead is already amortized
+MAX_MEMBERS = 64
+
+
+def _per(name: str, v, m: int, check) -> list[float]:
+    vals = list(v) if isinstance(v, Sequence) and not isinstance(v, str) else [v] * m
+    if len(vals) != m:
+        raise ParameterError(name, list(vals), f"needs one value per member ({m})")
+    return [check(name, x) for x in vals]
+
+
+def ensemble_size(
+    model: nn.Module, *, batch_size: int, device: str | torch.device = "cpu", eval_chunk=256
+) -> int:
+    """How many members of ``model``'s architecture to train at once on ``device``.
+
+    CPU: as many as keep the members' weights, gradients, initial copies and activations
+    (one training batch, one evaluation chunk) within :data:`CPU_CACHE_BUDGET` — small
+    models gain by amortizing per-call overhead over many members, large ones are
+    memory-bound once their weights leave the cache (at width 512, 1.4 MB of weights per
+    member, this gives 4).  CUDA: a quarter of the free memory, by the same count.  At least
+    1, at most :data:`MAX_MEMBERS`."""
+    batch_size = integer("batch_size", batch_size, minimum=1)
+    dev = torch.device(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    widths = [m.out_features for m in model.modules() if hasattr(m, "out_features")]
+    acts = sum(widths) if widths else n_params**0.5
+    item = next(model.parameters()).element_size()
+    per_member = item * (4 * n_params + 3 * acts * (batch_size + eval_chunk))
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        budget = free / 4
+    else:
+        budget = CPU_CACHE_BUDGET
+    return int(max(1, min(MAX_MEMBERS, budget // per_member)))
+
+
+def _stack(models, named):
+    names = [n for n, _ in named(models[0])]
+    for m in models[1:]:
+        other = dict(named(m))
+        if set(other) != set(names) or any(other[n].shape != t.shape for n, t in named(models[0])):
+            raise ParameterError("models", "mixed", "members need one architecture and width")
+    return {n: torch.stack([dict(named(m))[n].detach() for m in models]).clone() for n in names}
+
+
+def _engine(models):
+    layers = layer_list(models[0])
+    if layers is not None and all(layer_list(m) is not None for m in models):
+        return LayerStack(models, layers)
+    return VmapStack(models)
+
+
+def train_members(
+    models: Sequence[nn.Module],
+    data: Dataset,
+    *,
+    lrs: Sequence[float] | float,
+    seeds: Sequence[int],
+    batch_size: int,
+    epochs: int | None = None,
+    max_steps: int | None = None,
+    loss: str = "cross_entropy",
+    alpha: float = 1.0,
+    sampling: str = "epoch",
+    rho: Sequence[float] | float = 0.0,
+    stop_when_fitted: bool = False,
+    target_train_accuracy: float | None = None,
+    eval_every: int | None = None,
+    eval_test: bool = True,
+    train_eval_epochs: Collection[int] | None = None,
+    test_eval_epochs: Collection[int] | None = None,
+    explode_factor: float = 1e4,
+    on_stop: Callable[[int, nn.Module, TrainResult], None] | None = None,
+) -> list[TrainResult]:
+    """Train the member modules ``models`` (one architecture, on ``data``'s device) in place,
+    member m as ``train(models[m], data, lr=lrs[m], batch_size=..., seed=seeds[m], rho=rho[m],
+    ...)`` would; one :class:`TrainResult` per member, in order.
+
+    Evaluations (train set, and test set when ``eval_test``) run at the end of every epoch
+    (or every ``eval_every`` steps) and at the end, batched over the members.  To evaluate
+    no more often than a claim needs, ``train_eval_epochs`` / ``test_eval_epochs`` name the
+    epochs (1-based, the record's ``epoch``) at which each set is evaluated (None: all; the
+    last evaluation always includes the train set; stopping criteria evaluate the train set
+    every time).  ``on_stop(m, module, result)`` runs when member m stops (diverged, frozen
+    by a criterion, or at the end), its module holding its final weights — the place to
+    measure it (λmax, gradient norm) and release it.
+    """
+    m_all = len(models)
+    if m_all == 0:
+        raise ParameterError("models", [], "needs at least one member")
+    seeds = [integer("seeds", s, minimum=0) for s in seeds]
+    if len(seeds) != m_all:
+        raise ParameterError("seeds", seeds, f"needs one seed per member ({m_all})")
+    lrs = _per("lrs", lrs, m_all, positive)
+    rhos = _per("rho", rho, m_all, nonnegative)
+    choice("sampling", sampling, SAMPLINGS)
+    alpha = positive("alpha", alpha)
+    explode_factor = positive("explode_factor", explode_factor)
+    batch_size = integer("batch_size", batch_size, minimum=1)
+    n = data.n_train
+    if batch_size > n and sampling != "replacement":
+        raise ParameterError("batch_size", batch_size, f"must be <= n_train={n}")
+    if epochs is not None:
+        epochs = integer("epochs", epochs, minimum=1)
+    if max_steps is not None:
+        max_steps = integer("max_steps", max_steps, minimum=1)
+    if eval_every is not None:
+        eval_every = integer("eval_every", eval_every, minimum=1)
+    if target_train_accuracy is not None:
+        target_train_accuracy = in_range("target_train_accuracy", target_train_accuracy, 0, 1)
+    if epochs is None and max_steps is None:
+        raise ParameterError("max_steps", None, "give epochs or max_steps")
+    x, y = data.x_train, data.y_train
+    device = x.device
+    for mod in models:
+        first = next(mod.parameters())
+        if first.device != device or first.dtype != x.dtype:
+            raise ParameterError(
+                "data",
+                f"{device}/{x.dtype}",
+                f"must match the members' {first.device}/{first.dtype}",
+            )
+    loss_fn = make_loss(loss, alpha=alpha)
+    engine = _engine(list(models))
+    params = _stack(models, lambda m: list(m.named_parameters()))
+    buffers = _stack(models, lambda m: list(m.named_buffers()))
+    for p in params.values():
+        p.requires_grad_(True)
+    w0 = {k: v.detach().clone() for k, v in params.items()}
+    per_epoch = math.ceil(n / batch_size)
+    caps = [c for c in (None if epochs is None else epochs * per_epoch, max_steps) if c]
+    total = min(caps)
+    samplers = [BatchSampler(n, sampling, s) for s in seeds]
+    gens = _Generators(seeds, device) if engine.has_dropout() else None
+    criteria = stop_when_fitted or target_train_accuracy is not None
+    has_test = eval_test and len(data.x_test) > 0
+
+    alive = list(range(m_all))  # original indices of the members still training
+    results: list[TrainResult | None] = [None] * m_all
+    histories: list[list[dict]] = [[] for _ in range(m_all)]
+    first_loss: list[float | None] = [None] * m_all
+    t_member = [0.0] * m_all
+    seen = 0
+    t0 = time.perf_counter()
+
+    def rate_views(dtype):
+        r = torch.tensor([lrs[i] for i in alive], dtype=dtype, device=device)
+        return {nd: r.view(-1, *([1] * (nd - 1))) for nd in {p.ndim for p in params.values()}}
+
+    rates = rate_views(x.dtype)
+    rho_t = torch.tensor([rhos[i] for i in alive], dtype=x.dtype, device=device)
+
+    def write_back(j: int, i: int) -> None:
+        with torch.no_grad():
+            for name, p in models[i].named_parameters():
+                p.copy_(params[name][j])
+            for name, b in models[i].named_buffers():
+                b.copy_(buffers[name][j])
+
+    def per_layer_change(j: int) -> dict:
+        per: dict[str, list[float]] = {}
+        for name, p in params.items():
+            layer = name.rsplit(".", 1)[0] if "." in name else name
+            acc = per.setdefault(layer, [0.0, 0.0])
+            acc[0] += float(((p[j].detach() - w0[name][j]) ** 2).sum())
+            acc[1] += float((w0[name][j] ** 2).sum())
+        return {k: _rel(a, b) for k, (a, b) in per.items()}
+
+    def finish(j: int, i: int, step: int, stop: str, diverged_step, last_loss=None):
+        write_back(j, i)
+        h = histories[i]
+        diverged = stop == "diverged"
+        final = {} if diverged else dict(h[-1]) if h else {}
+        if diverged:
+            final["train_loss"] = last_loss
+        final["weight_change_per_layer"] = {} if diverged else per_layer_change(j)
+        res = TrainResult(
+            steps=step, epochs=seen / n, time=t_member[i], stop_reason=stop,
+            diverged=diverged, diverged_step=diverged_step, history=h, final=final,
+            seconds=time.perf_counter() - t0,
+        )  # fmt: skip
+        results[i] = res
+        if on_stop is not None:
+            on_stop(i, models[i], res)
+
+    def compact(keep: list[int]) -> None:
+        """Keep the stack rows ``keep`` (positions in ``alive``)."""
+        nonlocal params, buffers, w0, rates, rho_t, alive
+        sel = torch.tensor(keep, dtype=torch.long, device=device)
+        with torch.no_grad():
+            params = {
+                k: v.detach().index_select(0, sel).requires_grad_(True) for k, v in params.items()
+            }
+            buffers = {k: v.index_select(0, sel) for k, v in buffers.items()}
+            w0 = {k: v.index_select(0, sel) for k, v in w0.items()}
+        rho_t = rho_t.index_select(0, sel)
+        engine.keep(keep)
+        if gens is not None:
+            gens.keep(keep)
+        alive = [alive[j] for j in keep]
+        rates = rate_views(x.dtype)
+
+    def loss_and_grads(xb, yb, b):
+        leaves = list(params.values())
+        out = engine(params, buffers, xb, training=True, gens=gens)
+        per = loss_fn(out.reshape(len(alive) * b, -1), yb.reshape(-1)).view(len(alive), b)
+        means = per.mean(dim=1)
+        return means, torch.autograd.grad(means.sum(), leaves)
+
+    def sam(xb, yb, b, grads):
+        """The SAM gradient of each member with ρ_m > 0 (sgdnoise.nets.sam, per member)."""
+        ma = len(alive)
+        norms = torch.stack([torch.linalg.vector_norm(g.reshape(ma, -1), dim=1) for g in grads], 1)
+        norm = torch.linalg.vector_norm(norms, dim=1)
+        active = (rho_t > 0) & torch.isfinite(norm) & (norm != 0)
+        if not bool(active.any()):
+            return grads
+        scale = torch.where(active, norm.reciprocal() * rho_t, torch.zeros_like(norm))
+        idle = [j for j, a in enumerate(active.tolist()) if not a]
+        saved_rng = gens.save() if gens is not None else None
+        saved_buf = {k: v.clone() for k, v in buffers.items()} if idle else None
+        with torch.no_grad():
+            saved = [p.detach().clone() for p in params.values()]
+            for p, g in zip(params.values(), grads):
+                v = scale.view(-1, *([1] * (g.ndim - 1)))
+                p.add_(torch.where(v != 0, g * v, torch.zeros_like(g)))
+        try:
+            _, adv = loss_and_grads(xb, yb, b)
+        finally:
+            with torch.no_grad():
+                for p, s in zip(params.values(), saved):
+                    p.copy_(s)
+        if idle:  # members without SAM this step: no second pass (rng, BN statistics)
+            if gens is not None:
+                gens.restore(saved_rng, idle)
+            rows = torch.tensor(idle, device=device)
+            for k, v in buffers.items():
+                v[rows] = saved_buf[k][rows]
+        keep = active.view(-1)
+        return [torch.where(keep.view(-1, *([1] * (g.ndim - 1))), a, g) for g, a in zip(grads, adv)]
+
+    @torch.no_grad()
+    def evaluate_all(xs, ys, chunk):
+        ma = len(alive)
+        tot = torch.zeros(ma, dtype=torch.float64, device=device)
+        cor = torch.zeros(ma, dtype=torch.float64, device=device)
+        fit = torch.zeros(ma, dtype=torch.float64, device=device)
+        for s in range(0, len(xs), chunk):
+            out = engine(params, buffers, xs[s : s + chunk], training=False, shared=True)
+            c = out.shape[1]
+            flat = out.reshape(ma * c, -1)
+            yy = ys[s : s + chunk].repeat(ma)
+            tot += loss_fn(flat, yy).view(ma, c).sum(1).double()
+            cor += (predictions(flat) == yy).view(ma, c).sum(1).double()
+            fit += (margins(flat, yy, alpha) >= 1.0).view(ma, c).sum(1).double()
+        nn_ = max(len(xs), 1)
+        return [
+            {"loss": a / nn_, "accuracy": b / nn_, "fitted": c / nn_}
+            for a, b, c in zip(tot.tolist(), cor.tolist(), fit.tolist())
+        ]
+
+    @torch.no_grad()
+    def weight_changes():
+        num = sum(((p.detach() - w0[k]) ** 2).flatten(1).sum(1).double() for k, p in params.items())
+        den = sum((w0[k] ** 2).flatten(1).sum(1).double() for k in params)
+        return [_rel(a, b) for a, b in zip(num.tolist(), den.tolist())]
+
+    @torch.no_grad()
+    def finite_rows():
+        ok = torch.ones(len(alive), dtype=torch.bool, device=device)
+        for p in params.values():
+            ok &= torch.isfinite(p.detach()).flatten(1).all(1)
+        return ok.tolist()
+
+    step = 0
+    for k in range(total):
+        epoch_k = k // per_epoch
+        idx = torch.stack([samplers[i].next(batch_size, epoch_k) for i in alive]).to(device)
+        b = idx.shape[1]
+        xb, yb = x[idx], y[idx]
+        means, grads = loss_and_grads(xb, yb, b)
+        if any(rhos[i] > 0 for i in alive):
+            grads = sam(xb, yb, b, grads)
+        vals = means.detach().tolist()
+        bad = []
+        for j, (i, v) in enumerate(zip(alive, vals)):
+            if first_loss[i] is None:
+                first_loss[i] = max(abs(v), 1e-12)
+            if not math.isfinite(v) or v > explode_factor * first_loss[i]:
+                bad.append(j)
+        if bad:
+            for j in bad:
+                finish(j, alive[j], step, "diverged", step, vals[j])
+            keep = [j for j in range(len(alive)) if j not in set(bad)]
+            sel = torch.tensor(keep, dtype=torch.long, device=device)
+            grads = [g.index_select(0, sel) for g in grads]
+            compact(keep)
+            if not alive:
+                break
+        with torch.no_grad():
+            for p, g in zip(params.values(), grads):
+                # two IEEE operations, as the trainer's update: bit-identical per member
+                # (in place on the fresh gradient: no temporary the size of the weights)
+                p.sub_(g.mul_(rates[g.ndim]))
+        step += 1
+        seen += b
+        for i in alive:
+            t_member[i] += lrs[i]
+        last = k + 1 == total
+        end_of_epoch = last or (k + 1) // per_epoch != epoch_k
+        due = step % eval_every == 0 if eval_every else end_of_epoch
+        if not (due or last):
+            continue
+        ok = finite_rows()
+        if not all(ok):
+            nonfinite = [j for j, f in enumerate(ok) if not f]
+            for j in nonfinite:
+                finish(j, alive[j], step, "diverged", step, float("nan"))
+            compact([j for j in range(len(alive)) if ok[j]])
+            if not alive:
+                break
+        epoch = epoch_k + 1 if end_of_epoch else epoch_k
+        want_train = criteria or last or train_eval_epochs is None or epoch in train_eval_epochs
+        want_test = has_test and (test_eval_epochs is None or epoch in test_eval_epochs)
+        if not (want_train or want_test):
+            continue
+        chunk = max(b, 256)
+        tr = evaluate_all(x, y, chunk) if want_train else None
+        te = evaluate_all(data.x_test, data.y_test, chunk) if want_test else None
+        wc = weight_changes()
+        wall = time.perf_counter() - t0
+        stops = []
+        for j, i in enumerate(alive):
+            rec = {"step": step, "epoch": epoch, "time": t_member[i], "lr": lrs[i], "batch_size": b}
+            if tr is not None:
+                rec.update({f"train_{q}": v for q, v in tr[j].items()})
+            if te is not None:
+                rec.update({f"test_{q}": v for q, v in te[j].items()})
+            rec["weight_change"] = wc[j]
+            rec["wall"] = wall
+            histories[i].append(rec)
+            if stop_when_fitted and rec["train_fitted"] >= 1.0:
+                stops.append((j, "fitted"))
+            elif (
+                target_train_accuracy is not None and rec["train_accuracy"] >= target_train_accuracy
+            ):
+                stops.append((j, "train_accuracy"))
+        if stops:
+            for j, why in stops:
+                finish(j, alive[j], step, why, None)
+            gone = {j for j, _ in stops}
+            compact([j for j in range(len(alive)) if j not in gone])
+            if not alive:
+                break
+    end = (
+        "max_epochs"
+        if epochs is not None and (max_steps is None or step < max_steps)
+        else "max_steps"
+    )
+    for j, i in enumerate(alive):
+        finish(j, i, step, end, None)
+    return results  # type: ignore[return-value]
+
+
+def _rel(a: float, b: float) -> float:
+    return (a / b) ** 0.5 if b > 0 else float("inf") if a > 0 else 0.0
 
 
 def train_ensemble(
@@ -39,53 +435,16 @@ def train_ensemble(
     sampling: str = "epoch",
 ) -> list[nn.Module]:
     """Train ``len(seeds)`` models ``build(seed)`` with plain SGD at rates ``lrs`` for ``steps``
-    steps of ``batch_size``; returns the trained models (ordinary modules)."""
+    steps of ``batch_size`` (no evaluations); the trained models (ordinary modules), model m
+    exactly as ``train(build(seeds[m]), lr=lrs[m], seed=seeds[m], max_steps=steps)`` leaves
+    it (see the module docstring for where "exactly" holds bit for bit)."""
     if len(lrs) != len(seeds) or len(seeds) == 0:
         raise ParameterError("lrs", list(lrs), "needs one learning rate per seed (at least one)")
-    lrs = [positive("lrs", v) for v in lrs]
-    seeds = [integer("seeds", s, minimum=0) for s in seeds]
-    batch_size = integer("batch_size", batch_size, minimum=1)
     steps = integer("steps", steps, minimum=1)
-    n = data.n_train
-    if batch_size > n:
-        raise ParameterError("batch_size", batch_size, f"must be <= n_train={n}")
-    models = [build(s) for s in seeds]
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in models[0].modules()):
-        raise ParameterError("build", "batch_norm", "vmap ensembles need models without batch norm")
-    params, buffers = stack_module_state(models)
-    params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
-    leaves = list(params.values())
-    base = copy.deepcopy(models[0]).to("meta")
-    loss_fn = make_loss(loss, alpha=alpha)
-    x, y = data.x_train, data.y_train
-    device = x.device
-    rate = torch.tensor(lrs, dtype=x.dtype, device=device)
-    per_epoch = -(-n // batch_size)
-    samplers = [BatchSampler(n, sampling, s) for s in seeds]
-
-    def forward(p, b, xb):
-        return functional_call(base, (p, b), (xb,))
-
-    # Only the forward pass is vmapped; the per-sample losses of all M·B outputs are one
-    # ordinary call, and the backward pass is ordinary autograd on the sum of the M mean
-    # losses: model m's loss depends only on its own slice, so the gradient of the sum is
-    # every model's own gradient.  (Measured several times faster on CPU than
-    # vmap(grad(...)) for small MLPs, whose cost is per-call overhead.)
-    outputs = vmap(forward, in_dims=(0, 0, 0), randomness="different")
-    rates = [rate.view(-1, *([1] * (p.ndim - 1))) for p in leaves]
-    m = len(seeds)
-    for k in range(steps):
-        idx = torch.stack([s.next(batch_size, k // per_epoch) for s in samplers]).to(device)
-        b = idx.shape[1]  # the last batch of an epoch may be short
-        out = outputs(params, buffers, x[idx])
-        per_sample = loss_fn(out.reshape(m * b, -1), y[idx].reshape(-1))
-        total = per_sample.view(m, b).mean(dim=1).sum()
-        grads = torch.autograd.grad(total, leaves)
-        with torch.no_grad():
-            for p, g, r in zip(leaves, grads, rates):
-                p.sub_(r * g)
-    for j, model in enumerate(models):
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p.copy_(params[name][j])
+    models = [build(integer("seeds", s, minimum=0)) for s in seeds]
+    train_members(
+        models, data, lrs=lrs, seeds=seeds, batch_size=batch_size, max_steps=steps, loss=loss,
+        alpha=alpha, sampling=sampling, eval_test=False, train_eval_epochs=(),
+        test_eval_epochs=(),
+    )  # fmt: skip
     return models

@@ -254,11 +254,14 @@ def train(
                     for buf, g in zip(velocity, grads):
                         buf.mul_(momentum).add_(g)
                     grads = velocity
+                # w − (η·g): two IEEE operations whatever the vector width (add_ with an
+                # alpha fuses a multiply-add on vector lanes only), so an ensemble member
+                # (sgdnoise.nets.ensemble) can reproduce this update bit for bit
                 if lr_scale:
                     for p, g, s in zip(params, grads, scales):
-                        p.add_(g, alpha=-lr_k * s)
+                        p.sub_(g * (lr_k * s))
                 else:
-                    torch._foreach_add_(params, list(grads), alpha=-lr_k)
+                    torch._foreach_sub_(params, torch._foreach_mul(list(grads), lr_k))
             step += 1
             t += lr_k
             seen += len(idx)

@@ -1,0 +1,278 @@
+"""The forward pass of M networks of one architecture on stacked parameters ``[M, ...]``.
+
+Two engines, both used by :mod:`sgdnoise.nets.ensemble`:
+
+* :class:`LayerStack` — layer stacks (the MLP of :mod:`.models`: flatten, scaled linear,
+  batch norm, activation, dropout) compiled to batched kernels: ``baddbmm`` for the linear
+  layers, :func:`torch.nn.functional.batch_norm` on the members' channels side by side
+  (``[B, M·C]``, stacked running statistics updated in place), and dropout drawing each
+  member's mask from that member's own generator exactly as ``F.dropout`` draws it from
+  torch's global one.  On CPU each member's slice goes through the same kernels, with the
+  same shapes and reduction order, as a single network's pass (checked bit for bit by
+  tests/nets/test_ensemble.py), so members follow a single run's trajectory exactly.
+* :class:`VmapStack` — any other architecture without batch norm: ``torch.func.vmap`` of
+  ``functional_call``.  Rounding differs from a single run (vmap's batched convolutions
+  reduce in another order) and dropout masks are vmap's own, not the single run's.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ParameterError
+from .models import MLP
+from .parameterization import Activation, ScaledLinear
+
+_DROPOUT = (nn.Dropout,)
+#: multiply-adds per member below which torch's CPU ``bmm`` uses its naive kernel
+_NAIVE_BMM = 400
+
+
+def layer_list(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
+    """``(prefix, layer)`` of a model that is a plain layer stack, else None."""
+    if isinstance(model, MLP):
+        seq, prefix = model.net, "net."
+    elif isinstance(model, nn.Sequential):
+        seq, prefix = model, ""
+    else:
+        return None
+    out = []
+    for name, layer in seq.named_children():
+        ok = isinstance(
+            layer,
+            nn.Flatten | ScaledLinear | nn.Linear | nn.BatchNorm1d | Activation | nn.ReLU,
+        ) or isinstance(layer, (*_DROPOUT, nn.Identity))
+        if not ok:
+            return None
+        out.append((prefix + name + ".", layer))
+    return out
+
+
+class _BatchedLinear(torch.autograd.Function):
+    """``y_m = x_m W_mᵀ + b_m`` for every member, with the gradients formed by the products a
+    single ``F.linear`` backward uses (``∂W = gᵀx``, ``∂x = g W``; autograd's ``bmm`` rule
+    would form ``∂W`` as ``(xᵀg)ᵀ``, which MKL rounds differently for narrow outputs)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        wt = w.transpose(1, 2)
+        return torch.baddbmm(b.unsqueeze(1), x, wt) if b is not None else torch.bmm(x, wt)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
+        gw = torch.bmm(g.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
+        gb = g.sum(1) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return gx, gw, gb
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward hands on a contiguous ``[M, B, C]`` gradient: the layer below
+    then reduces its bias gradient over B in a single run's memory order (the batch-norm
+    backward returns it in ``[B, M·C]`` order otherwise)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.contiguous()
+
+
+class _Generators:
+    """One random stream per member, drawn exactly as a single run draws from torch's global
+    generator after ``torch.manual_seed(seed)`` (CPU: a seeded ``torch.Generator``; CUDA:
+    the default CUDA generator's state after that seed, swapped in around each draw)."""
+
+    def __init__(self, seeds, device: torch.device):
+        self.device = device
+        if device.type == "cuda":
+            g = torch.Generator(device=device)
+            self.states = [g.manual_seed(int(s)).get_state() for s in seeds]
+            self.gens = None
+        else:
+            self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+    def keep(self, alive: list[int]) -> None:
+        if self.gens is not None:
+            self.gens = [self.gens[i] for i in alive]
+        else:
+            self.states = [self.states[i] for i in alive]
+
+    def save(self) -> list:
+        if self.gens is not None:
+            return [g.get_state() for g in self.gens]
+        return list(self.states)
+
+    def restore(self, states: list, which: list[int]) -> None:
+        for i in which:
+            if self.gens is not None:
+                self.gens[i].set_state(states[i])
+            else:
+                self.states[i] = states[i]
+
+    def dropout(self, x: torch.Tensor, ps: list[float]) -> torch.Tensor:
+        """``F.dropout(x[m], ps[m], training=True)`` for every member m."""
+        if self.gens is not None:
+            # ATen's CPU dropout: noise = empty_like(x).bernoulli_(1-p); noise /= 1-p; x*noise
+            noise = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+            for m, (g, p) in enumerate(zip(self.gens, ps)):
+                if p > 0:
+                    noise[m].bernoulli_(1 - p, generator=g)
+                    noise[m].div_(1 - p)
+                else:
+                    noise[m].fill_(1.0)
+            return x * noise
+        default = torch.cuda.default_generators[x.device.index or 0]
+        outs = []
+        saved = default.get_state()
+        try:
+            for m, p in enumerate(ps):
+                if p > 0:
+                    default.set_state(self.states[m])
+                    outs.append(F.dropout(x[m], p, training=True))
+                    self.states[m] = default.get_state()
+                else:
+                    outs.append(x[m])
+        finally:
+            default.set_state(saved)
+        return torch.stack(outs)
+
+
+class LayerStack:
+    """Batched forward of a layer stack; ``params``/``buffers`` are dicts of ``[M, ...]``."""
+
+    exact = True
+
+    def __init__(self, models: list[nn.Module], layers: list[tuple[str, nn.Module]]):
+        self.ops = []
+        for prefix, layer in layers:
+            peers = [dict(m.named_modules())[prefix[:-1]] for m in models]
+            if isinstance(layer, nn.Flatten):
+                self.ops.append(("flatten",))
+            elif isinstance(layer, ScaledLinear | nn.Linear):
+                mult = [float(getattr(p, "multiplier", 1.0)) for p in peers]
+                same = all(c == mult[0] for c in mult)
+                self.ops.append(
+                    ("linear", prefix, mult[0] if same else mult, layer.bias is not None)
+                )
+            elif isinstance(layer, nn.BatchNorm1d):
+                for p in peers:
+                    if p.momentum is None or not p.track_running_stats:
+                        raise ParameterError(
+                            "build", "batch_norm", "ensembles need BN with momentum and stats"
+                        )
+                    if p.momentum != layer.momentum or p.eps != layer.eps:
+                        raise ParameterError(
+                            "build", "batch_norm", "members need equal BN momentum and eps"
+                        )
+                self.ops.append(("bn", prefix, layer.momentum, layer.eps, layer.affine))
+            elif isinstance(layer, Activation):
+                self.ops.append(("act", layer.gain))
+            elif isinstance(layer, nn.ReLU):
+                self.ops.append(("act", 1.0))
+            elif isinstance(layer, _DROPOUT):
+                self.ops.append(("dropout", [float(p.p) for p in peers]))
+        self.device = None
+
+    def keep(self, alive: list[int]) -> None:
+        """Drop the members not in ``alive`` from per-member constants."""
+        for i, op in enumerate(self.ops):
+            if op[0] == "linear" and isinstance(op[2], list):
+                self.ops[i] = (op[0], op[1], [op[2][j] for j in alive], op[3])
+            elif op[0] == "dropout":
+                self.ops[i] = ("dropout", [op[1][j] for j in alive])
+
+    def has_dropout(self) -> bool:
+        return any(op[0] == "dropout" and any(p > 0 for p in op[1]) for op in self.ops)
+
+    def __call__(self, params, buffers, x, *, training: bool, gens=None, shared=False):
+        """``x``: ``[M, B, ...]``, or ``[B, ...]`` seen by every member when ``shared``;
+        returns ``[M, B, out]``."""
+        m = next(iter(params.values())).shape[0]
+        if shared:
+            x = x.unsqueeze(0).expand(m, *x.shape)
+        for op in self.ops:
+            kind = op[0]
+            if kind == "flatten":
+                x = x.reshape(x.shape[0], x.shape[1], -1)
+            elif kind == "linear":
+                _, prefix, mult, has_bias = op
+                w = params[prefix + "weight"]
+                if isinstance(mult, list):
+                    w = w * torch.tensor(mult, dtype=w.dtype, device=w.device).view(-1, 1, 1)
+                elif mult != 1.0:
+                    w = w * mult
+                if x.shape[1] * w.shape[1] * w.shape[2] < _NAIVE_BMM:
+                    # torch's CPU bmm runs a naive loop below this size, a single run's
+                    # addmm does not: per-member linear keeps the rounding identical
+                    bias = [params[prefix + "bias"][j] if has_bias else None for j in range(m)]
+                    x = torch.stack([F.linear(x[j], w[j], bias[j]) for j in range(m)])
+                else:
+                    x = _BatchedLinear.apply(x, w, params[prefix + "bias"] if has_bias else None)
+            elif kind == "bn":
+                _, prefix, momentum, eps, affine = op
+                mm, b, c = x.shape
+                flat = _ContiguousGrad.apply(x).transpose(0, 1).reshape(b, mm * c)
+                y = F.batch_norm(
+                    flat,
+                    buffers[prefix + "running_mean"].view(-1),
+                    buffers[prefix + "running_var"].view(-1),
+                    params[prefix + "weight"].reshape(-1) if affine else None,
+                    params[prefix + "bias"].reshape(-1) if affine else None,
+                    training,
+                    momentum,
+                    eps,
+                )
+                if training:
+                    buffers[prefix + "num_batches_tracked"].add_(1)
+                x = y.view(b, mm, c).transpose(0, 1).contiguous()
+            elif kind == "act":
+                x = F.relu(x)
+                if op[1] != 1.0:
+                    x = x * op[1]
+            elif kind == "dropout":
+                if training and any(p > 0 for p in op[1]):
+                    x = gens.dropout(x, op[1])
+        return x
+
+
+class VmapStack:
+    """``vmap(functional_call)`` forward for architectures that are not layer stacks."""
+
+    exact = False
+
+    def __init__(self, models: list[nn.Module]):
+        from torch.func import functional_call, vmap
+
+        if any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in models[0].modules()):
+            raise ParameterError(
+                "build", "batch_norm", "ensembles of non-MLP models need models without BN"
+            )
+        base = copy.deepcopy(models[0]).to("meta")
+
+        def one(p, b, xb):
+            return functional_call(base, (p, b), (xb,))
+
+        self._train = vmap(one, in_dims=(0, 0, 0), randomness="different")
+        self._shared = vmap(one, in_dims=(0, 0, None), randomness="different")
+        self._base = base
+        self._dropout = any(isinstance(x, _DROPOUT) and x.p > 0 for x in models[0].modules())
+
+    def keep(self, alive: list[int]) -> None:
+        return None
+
+    def has_dropout(self) -> bool:
+        return self._dropout
+
+    def __call__(self, params, buffers, x, *, training: bool, gens=None, shared=False):
+        self._base.train(training)
+        return (self._shared if shared else self._train)(params, buffers, x)
