@@ -11,6 +11,8 @@
 4. An SGW23 α-trick run (mean-field CNN with the centred output o = f(w,x) − f(w0,x), hinge,
    fresh batches, fitted-check every ⌈P/B⌉ steps) with f(w0, x) computed once per data set
    vs the frozen initial copy run on every batch (the baseline).  Target ≥ 1.2x.
+5. ``--only hvp``: Hessian-vector product cost and time to 1e-3 on λmax against PyHessian
+   (benchmarks/nets_hvp.py, which says how to install PyHessian for it).
 
 Usage: ``python benchmarks/nets.py [--json FILE] [--quick] [--device auto|cpu|cuda]
 [--data-dir DIR] [--threads N] [--only NAME]``.
@@ -333,11 +335,19 @@ def bench_centered(data_dir, device, quick):
     }
 
 
+def bench_hvp(data_dir, device, quick):
+    """HVP cost and λmax to 1e-3 against PyHessian (benchmarks/nets_hvp.py)."""
+    from nets_hvp import bench_hvp as run  # lazy: PyHessian only when asked for
+
+    return run(data_dir, device, quick)
+
+
 BENCHES = {
     "throughput": bench_throughput,
     "lanczos_vs_power": bench_lanczos,
     "vmap_ensemble": bench_ensemble,
     "centered_precompute": bench_centered,
+    "hvp": bench_hvp,
 }
 
 
@@ -370,6 +380,7 @@ def main(argv=None):
         t0 = time.perf_counter()
         out[name] = fn(data_dir, device, args.quick)
         out[name]["wall_seconds"] = time.perf_counter() - t0
+        out.setdefault("ratios", {}).update(out[name].get("ratios", {}))
         r = out[name]
         ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.3g}"
         print(

@@ -180,8 +180,11 @@ class HessianOperator:
         )
         return list(g)
 
-    def _build(self) -> None:
-        """Decide whether to retain, and build the retained graph ``g = Σ_chunks ∇L_chunk``."""
+    def prepare(self) -> None:
+        """Decide whether to retain, and build the retained graph ``g = Σ_chunks ∇L_chunk``
+        (done by the first product otherwise; call it to time the set-up on its own)."""
+        if self._built:
+            return
         self._built = True
         if self.retain is False:
             return
@@ -222,7 +225,7 @@ class HessianOperator:
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """``H v`` (one Hessian-vector product, however many chunks it takes)."""
         if not self._built:
-            self._build()
+            self.prepare()
         v = v.to(device=self.device, dtype=self.dtype)
         vs = self._split(v)
         if self._grad is not None:

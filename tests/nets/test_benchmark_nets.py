@@ -45,3 +45,9 @@ def test_benchmark_quick(shared_data, repo_root, tmp_path):
     assert r["vmap_ensemble"]["small_max_abs_weight_difference"] < 1e-4
     # precomputing f(w0, x) changes float rounding only, not the trajectory
     assert r["centered_precompute"]["weight_change_rel_difference"] < 1e-3
+    # Hessian products (PyHessian absent here: our numbers only); the certified λmax is within
+    # its returned bound of the reference (itself within 1e-6 relative)
+    h = r["hvp"]
+    assert h["ours_hvp_seconds"] > 0 and h["ours_setup_seconds"] > 0
+    for err, bound in zip(h["ours_certified_rel_errors"], h["ours_certified_rel_bounds"]):
+        assert err <= bound + 2e-6 and bound <= 1e-3
