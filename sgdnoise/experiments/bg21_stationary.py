@@ -135,7 +135,7 @@ def run(ctx) -> ClaimResult:
         d = ks_distance(x, lambda v, dens=dens: dens.marginal_cdf(v, axis=0))
         ks.setdefault(key, []).append(d)
         mass_sim = float(np.mean(x < pot.split_offset))
-        rows.append((label, r, d, mass_sim, float(dens.basin_masses()[0]), n_steps * cfg.dt))
+        rows.append((label, r, d, mass_sim, float(dens.split_masses()[0]), n_steps * cfg.dt))
         if r == 0:
             panels.append((label, pot, dens, x))
             margins[key] = np.nan if smoke else law_margin(pot, T)

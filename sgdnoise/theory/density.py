@@ -31,25 +31,57 @@ T_RANGE = (1e-6, 1e3)
 
 @cache
 def critical_points_1d(pot: Potential) -> np.ndarray:
-    """Real critical points of a 1-D potential inside its domain (sorted)."""
+    """Real critical points of a 1-D potential inside its domain (sorted, distinct).
+
+    Polynomials: roots of L' (a root of multiplicity m spreads numerically by ~ε^{1/m}, so
+    near-real roots are kept and clusters merged); otherwise sign changes of L' on a fine
+    grid, polished by brentq."""
     import sympy as sp
 
     L, _ = pot.substituted()
     (var,) = pot.coords
     lo, hi = pot.domain[0]
     dL = sp.diff(L, var)
-    if L.is_polynomial(var):
-        r = np.roots([float(c) for c in sp.Poly(dL, var).all_coeffs()])
-        r = np.sort(r[np.abs(r.imag) < 1e-9].real)
+    if L.is_polynomial(var) and dL != 0:
+        coeffs = [float(c) for c in sp.Poly(dL, var).all_coeffs()]
+        r = np.roots(coeffs) if len(coeffs) > 1 else np.zeros(0, complex)
+        tol = 1e-5 * (1 + np.abs(r))
+        r = np.sort(r[np.abs(r.imag) < tol].real)
+        if r.size:  # merge the numerical spread of multiple roots
+            groups = np.split(r, np.flatnonzero(np.diff(r) > 1e-4 * (1 + np.abs(r[1:]))) + 1)
+            r = np.array([g.mean() for g in groups])
     else:  # sign changes of L' on a fine grid, polished by brentq
         from scipy.optimize import brentq
 
         f = pot.grad_fns()[0]
         g = np.linspace(lo, hi, 20001)
-        v = f(g, *pot.values)
+        with np.errstate(all="ignore"):
+            v = np.broadcast_to(np.asarray(f(g, *pot.values), dtype=float), g.shape)
         idx = np.flatnonzero(np.sign(v[:-1]) * np.sign(v[1:]) < 0)
         r = np.array([brentq(lambda t: f(t, *pot.values), g[i], g[i + 1]) for i in idx])
+        exact = g[1:-1][v[1:-1] == 0]
+        r = np.unique(np.concatenate([r, exact]))
     return r[(r > lo) & (r < hi)]
+
+
+def isotropic_diffusion(pot: Potential, T: float) -> float:
+    """``D = Tσ²/2`` of an N-D potential with constant isotropic noise Σ = σ² I, the case
+    whose stationary law is exactly ``exp(−L/D)``; ParameterError otherwise."""
+    T = positive("T", T)
+    _, noise = pot.substituted()
+    if any(s.free_symbols & set(pot.coords) for s in noise):
+        raise ParameterError(
+            "potential", pot.name, "N-D needs isotropic constant noise (a gradient system)"
+        )
+    vals = np.array([float(s) for s in noise])
+    if not np.allclose(vals, vals[0], rtol=1e-12, atol=0):
+        raise ParameterError(
+            "potential",
+            pot.name,
+            f"N-D needs isotropic noise Σ = σ²I, got diagonal {vals}: with anisotropic Σ the "
+            "stationary law is not exp(−L/D)",
+        )
+    return 0.5 * T * float(vals[0])
 
 
 def _axis_nodes(lo, hi, centres, widths, n_uniform, n_local, extra=()):
@@ -82,60 +114,65 @@ class StationaryDensity:
         if not T_RANGE[0] <= self.T <= T_RANGE[1]:
             raise ParameterError("T", self.T, f"must lie in [{T_RANGE[0]:g}, {T_RANGE[1]:g}]")
         pot = self.potential
-        if pot.dim > 1 and not pot.constant_noise:
-            raise ParameterError(
-                "potential", pot.name, "N-D needs isotropic constant noise (a gradient system)"
-            )
+        if not isinstance(pot, Potential):
+            raise ParameterError("potential", type(pot).__name__, "must be a theory Potential")
         if pot.dim > 2:
             raise ParameterError("potential", pot.name, "numeric densities support 1-D and 2-D")
         if pot.dim > 1:
-            self.n_uniform, self.n_local = min(self.n_uniform, 161), min(self.n_local, 81)
+            isotropic_diffusion(pot, self.T)
+        from .potential_checks import check_potential
+
+        check_potential(pot, "potential")
+        if pot.dim > 1:
+            # 10-point Gauss–Legendre panels 0.6 local widths wide are exact to round-off
+            self.n_uniform, self.n_local = min(self.n_uniform, 101), min(self.n_local, 41)
 
     # -- geometry -------------------------------------------------------------------------
     @cached_property
-    def _critical_x(self) -> np.ndarray:
-        """Critical points of L along the first axis (for 2-D: of L(x, 0), where the
-        families here keep their minima and saddle)."""
-        from .potentials import Potential as _P
+    def _basins(self):
+        from .basins import basins
+
+        return basins(self.potential)
+
+    @cached_property
+    def _critical(self) -> list:
+        """Critical points of L the grid is refined around: in 1-D all of them, in 2-D the
+        minima and the saddles between adjacent basins."""
+        from .basins import _point
 
         pot = self.potential
         if pot.dim == 1:
-            return critical_points_1d(pot)
-        L, _ = pot.substituted()
-        sec = L.xreplace({c: 0 for c in pot.coords[1:]})
-        one_d = _P("section", pot.coords[:1], (), sec, (pot.noise_cov[0],), (), pot.domain[:1])
-        return critical_points_1d(one_d)
+            return [_point(pot, [c]) for c in critical_points_1d(pot)]
+        b = self._basins
+        return list(b.minima) + list(b.saddles.values())
+
+    @property
+    def _critical_x(self) -> np.ndarray:
+        return np.array([c.location[0] for c in self._critical])
 
     def _D_scalar(self, *theta):
         return 0.5 * self.T * np.asarray(self.potential.noise_at(*theta)[0], dtype=float)
 
     def _axis_grid(self, axis: int) -> np.ndarray:
+        """Nodes along one axis: uniform, plus a dense patch of half-width 12·sqrt(D/|H_aa|)
+        at each critical point's coordinate (per distinct coordinate, the widest patch),
+        plus the basin edges (1-D) so that basin masses are exact panel sums."""
         pot = self.potential
         lo, hi = pot.domain[axis]
-        if axis == 0:
-            xc = self._critical_x
-            centres = xc
-            curv = np.abs(self._hessian_diag(xc, 0))
-            D = self._D_scalar(*([xc] + [np.zeros_like(xc)] * (pot.dim - 1)))
-            extra = [pot.split_offset] if pot.split_normal and pot.split_normal[0] else []
-        else:
-            xc = self._critical_x
-            centres = np.zeros(1)
-            curv = np.array([np.min(np.abs(self._hessian_diag(xc, axis)))])
-            D = np.array([self._D_scalar(*([xc[:1]] + [np.zeros(1)] * (pot.dim - 1)))[0]])
-            extra = []
+        crit = self._critical
+        loc = np.array([c.location[axis] for c in crit])
+        curv = np.array([abs(c.hessian[axis, axis]) for c in crit])
+        D = np.array([self._D_scalar(*c.location)[()] for c in crit]).reshape(-1)
         widths = np.sqrt(D / np.maximum(curv, 1e-12))
+        if loc.size:  # one patch per distinct coordinate, the widest
+            key = np.round(loc, 9)
+            uniq = np.unique(key)
+            centres = np.array([loc[key == u][0] for u in uniq])
+            widths = np.array([widths[key == u].max() for u in uniq])
+        else:
+            centres = loc
+        extra = list(self._basins.edges[1:-1]) if pot.dim == 1 else []
         return _axis_nodes(lo, hi, centres, widths, self.n_uniform, self.n_local, extra)
-
-    def _hessian_diag(self, xc, axis):
-        import sympy as sp
-
-        pot = self.potential
-        f = pot.substituted()[0]
-        c = pot.coords[axis]
-        h = sp.lambdify(pot.coords, sp.diff(f, c, 2), "numpy")
-        z = [np.asarray(xc, float)] + [np.zeros_like(xc, dtype=float)] * (pot.dim - 1)
-        return np.broadcast_to(h(*z), np.shape(xc)).astype(float)
 
     @cached_property
     def nodes(self) -> list[np.ndarray]:
@@ -144,10 +181,7 @@ class StationaryDensity:
     # -- effective potential ----------------------------------------------------------------
     @cached_property
     def _L_min(self) -> float:
-        pot = self.potential
-        xc = self._critical_x
-        z = [xc] + [np.zeros_like(xc)] * (pot.dim - 1)
-        return float(np.min(pot.loss_at(*z)))
+        return float(min(m.value for m in self._basins.minima))
 
     @cached_property
     def _cum_1d(self):
@@ -166,7 +200,7 @@ class StationaryDensity:
         theta = [np.asarray(t, dtype=float) for t in theta]
         pot = self.potential
         if pot.constant_noise:
-            D = float(self._D_scalar(*[np.zeros(1)] * pot.dim)[0])
+            D = float(np.reshape(self._D_scalar(*[np.zeros(1)] * pot.dim), -1)[0])
             return (pot.loss_at(*theta) - self._L_min) / D
         (th,) = theta
         nodes = self.nodes[0]
@@ -220,7 +254,8 @@ class StationaryDensity:
         panel = logsumexp(self._quadrature[1], axis=1)
         return np.concatenate([[-np.inf], np.logaddexp.accumulate(panel)])
 
-    def _cdf_1d(self, v: np.ndarray) -> np.ndarray:
+    def _log_mass_left(self, v: np.ndarray) -> np.ndarray:
+        """log ∫_{lo}^{v} e^{−Φ} (unnormalized): panels left of v plus a partial panel."""
         nodes = self.nodes[0]
         t = np.clip(v, nodes[0], nodes[-1])
         i = np.clip(np.searchsorted(nodes, t, side="right") - 1, 0, nodes.size - 2)
@@ -229,12 +264,75 @@ class StationaryDensity:
         pts = a[..., None] + half[..., None] * (_GL_X + 1)
         with np.errstate(divide="ignore"):
             part = logsumexp(np.log(half[..., None] * _GL_W) - self.phi(pts), axis=-1)
-        total = np.logaddexp(self._log_cum_panels[i], part)
+        return np.logaddexp(self._log_cum_panels[i], part)
+
+    def _log_mass_right(self, v: np.ndarray) -> np.ndarray:
+        """log ∫_{v}^{hi} e^{−Φ} (unnormalized), summed from the right so that a tiny tail
+        is not lost to the cancellation 1 − CDF."""
+        nodes = self.nodes[0]
+        t = np.clip(v, nodes[0], nodes[-1])
+        i = np.clip(np.searchsorted(nodes, t, side="left"), 1, nodes.size - 1)
+        b = nodes[i]
+        half = (b - t) / 2
+        pts = t[..., None] + half[..., None] * (_GL_X + 1)
+        with np.errstate(divide="ignore"):
+            part = logsumexp(np.log(half[..., None] * _GL_W) - self.phi(pts), axis=-1)
+        panel = logsumexp(self._quadrature[1], axis=1)
+        right = np.concatenate([np.logaddexp.accumulate(panel[::-1])[::-1], [-np.inf]])
+        return np.logaddexp(right[i], part)
+
+    def _cdf_1d(self, v: np.ndarray) -> np.ndarray:
+        total = self._log_mass_left(v)
         return np.clip(np.exp(total - self.log_normalizer), 0.0, 1.0)
 
     def log_basin_masses(self) -> np.ndarray:
-        """log P of each side of the split hyperplane, [n·θ < c, n·θ ≥ c], without
-        cancellation (the split is a panel edge, so each side is an exact panel sum)."""
+        """log P(basin i) for every basin i (:mod:`.basins`: 1-D intervals between the maxima
+        that separate consecutive minima; 2-D gradient-flow basins), without cancellation.
+
+        1-D: the basin edges are panel edges, so each mass is an exact panel sum.  2-D: a
+        panel cell whose four corners flow to the same minimum is given to it whole; every
+        quadrature point of a mixed cell (the separatrix passes through it) is assigned by
+        its own flow."""
+        pot = self.potential
+        b = self._basins
+        if pot.dim == 1:
+            nodes = self.nodes[0]
+            panel = logsumexp(self._quadrature[1], axis=1)
+            cut = [0, *(int(np.searchsorted(nodes, e)) for e in b.edges[1:-1]), panel.size]
+            out = [logsumexp(panel[i:j]) if j > i else -np.inf for i, j in zip(cut[:-1], cut[1:])]
+            return np.array(out) - self.log_normalizer
+        return self._log_masses_2d()
+
+    def _log_masses_2d(self) -> np.ndarray:
+        b = self._basins
+        (X, Y), lq = self._quadrature
+        if len(b) == 1:
+            return np.zeros(1)
+        corner = b.assign_grid(*self.nodes)
+        c4 = np.stack([corner[:-1, :-1], corner[1:, :-1], corner[:-1, 1:], corner[1:, 1:]])
+        pure = np.all(c4 == c4[0], axis=0)
+        k = _GL_X.size
+        cell_lab = np.repeat(np.repeat(c4[0], k, axis=0), k, axis=1)  # per quadrature point
+        mixed = ~np.repeat(np.repeat(pure, k, axis=0), k, axis=1)
+        if mixed.any():
+            xs = np.broadcast_to(X, lq.shape)[mixed]
+            ys = np.broadcast_to(Y, lq.shape)[mixed]
+            cell_lab[mixed] = b.assign(np.stack([xs, ys], 1))
+        top = float(np.max(lq))
+        w = np.bincount(cell_lab.ravel(), weights=np.exp(lq - top).ravel(), minlength=len(b))
+        out = np.log(np.maximum(w, 1e-300)) + top
+        for i in np.flatnonzero(w < 1e-200):  # underflowed in linear space: redo in log space
+            sel = cell_lab == i
+            out[i] = logsumexp(lq[sel]) if sel.any() else -np.inf
+        return out - self.log_normalizer
+
+    def basin_masses(self) -> np.ndarray:
+        """Probability of each basin, in basin order (see :meth:`log_basin_masses`)."""
+        return np.exp(self.log_basin_masses())
+
+    def log_split_masses(self) -> np.ndarray:
+        """log P of each side of the potential's split hyperplane, [n·θ < c, n·θ ≥ c] — the
+        sides the simulators count occupation with (for two basins in 1-D: the basins)."""
         pot = self.potential
         if pot.dim == 1:
             nodes = self.nodes[0]
@@ -248,6 +346,5 @@ class StationaryDensity:
             sides = [logsumexp(np.where(low, lq, -np.inf)), logsumexp(np.where(low, -np.inf, lq))]
         return np.array(sides) - self.log_normalizer
 
-    def basin_masses(self) -> np.ndarray:
-        """Probability of each side of the potential's split hyperplane: [n·θ < c, n·θ ≥ c]."""
-        return np.exp(self.log_basin_masses())
+    def split_masses(self) -> np.ndarray:
+        return np.exp(self.log_split_masses())

@@ -14,55 +14,80 @@ which for constant D is the textbook ``2π/sqrt(L''(a)|L''(b)|) · exp(ΔL/D)``;
 error is O(D/ΔL).  In N-D with isotropic constant D (Eyring–Kramers):
 ``τ_K = 2π/|λ⁻(b)| · sqrt(|det H_b| / det H_a) · exp(ΔL/D)``.
 Time is SGD time t = kη (DESIGN.md §3).
+
+Convention: ``start`` and ``target`` are basin indices (:mod:`.basins`: basin i holds
+minimum i, numbered left to right in 1-D), for every function here.
 """
 
 from __future__ import annotations
+
+from numbers import Integral
 
 import numpy as np
 from scipy.special import logsumexp
 
 from ..errors import ParameterError
-from ..validation import integer, positive
-from .basins import minima, saddle_between
-from .density import _GL_W, _GL_X, StationaryDensity
+from ..validation import finite, integer, positive
+from .basins import basins
+from .density import _GL_W, _GL_X, StationaryDensity, isotropic_diffusion
 from .potentials import Potential
 
 
 def kramers_time(pot: Potential, T: float, start: int, target: int) -> float:
-    """Kramers escape time from minimum ``start`` over the saddle towards ``target``
-    (indices into :func:`~sgdnoise.theory.basins.minima`)."""
+    """Kramers escape time from basin ``start`` over the saddle it shares with the adjacent
+    basin ``target`` (basin indices, :mod:`.basins`; ParameterError 'target' when the two
+    share no saddle — use :func:`mean_first_passage_time` for any pair in 1-D)."""
     T = positive("T", T)
-    mins = minima(pot)
-    for name, i in (("start", start), ("target", target)):
-        integer(name, i, minimum=0, maximum=len(mins) - 1)
+    b = basins(pot)
+    start, target = b.check_index("start", start), b.check_index("target", target)
     if start == target:
         raise ParameterError("target", target, "must differ from start")
-    a, c = mins[start], mins[target]
-    b = saddle_between(pot, a, c)
-    dens = StationaryDensity(pot, T)
+    a = b.minima[start]
+    s = b.saddle(start, target)
     if pot.dim == 1:
-        za, zb = a.location[:1], b.location[:1]
+        dens = StationaryDensity(pot, T)
+        za, zb = a.location[:1], s.location[:1]
         Da, Db = float(dens._D_scalar(za)[0]), float(dens._D_scalar(zb)[0])
         # ψ = Φ − ln D
         dpsi = float(dens.phi(zb)[0] - np.log(Db) - dens.phi(za)[0] + np.log(Da))
-        pref = 2 * np.pi * np.sqrt(Db / Da) / np.sqrt(a.hessian[0, 0] * abs(b.hessian[0, 0]))
+        curv = a.hessian[0, 0] * abs(s.hessian[0, 0])
+        if not curv > 0:
+            raise ParameterError(
+                "potential", pot.name, "Kramers' formula needs non-degenerate minimum and top"
+            )
+        pref = 2 * np.pi * np.sqrt(Db / Da) / np.sqrt(curv)
         return float(pref * np.exp(dpsi))
-    if not pot.constant_noise:
-        raise ParameterError("potential", pot.name, "N-D Kramers needs isotropic constant noise")
-    D = float(dens._D_scalar(*[np.zeros(1)] * pot.dim)[0])
-    ev_b = np.linalg.eigvalsh(b.hessian)
+    D = isotropic_diffusion(pot, T)
+    ev_b = np.linalg.eigvalsh(s.hessian)
     pref = 2 * np.pi / abs(ev_b[0]) * np.sqrt(abs(np.prod(ev_b)) / np.linalg.det(a.hessian))
-    return float(pref * np.exp((b.value - a.value) / D))
+    return float(pref * np.exp((s.value - a.value) / D))
 
 
-def mean_first_passage_time(pot: Potential, T: float, start: float, target: float) -> float:
-    """Exact 1-D MFPT from ``start`` to first reaching ``target`` (reflecting at the far end of
-    the domain), by log-space Gauss–Legendre quadrature of the double integral."""
+def _is_index(v) -> bool:
+    return isinstance(v, Integral) and not isinstance(v, bool)
+
+
+def mean_first_passage_time(pot: Potential, T: float, start, target) -> float:
+    """Exact 1-D mean first-passage time, reflecting at the far end of the domain, by
+    log-space Gauss–Legendre quadrature of the double integral (module doc).
+
+    ``start``, ``target`` as basin indices (integers, the convention of this package): from
+    the minimum of basin ``start`` until first reaching the minimum of basin ``target`` — the
+    time Kramers' formula approximates for adjacent basins.  As positions (floats, the
+    older form, still accepted): from θ = start until first reaching θ = target.  In 1-D the
+    passage time is additive: τ(0→2) = τ(0→1) + τ(1→2)."""
     if pot.dim != 1:
         raise ParameterError("potential", pot.name, "the exact MFPT is implemented in 1-D")
     dens = StationaryDensity(pot, T)
+    if _is_index(start) and _is_index(target):
+        b = basins(pot)
+        i, j = b.check_index("start", start), b.check_index("target", target)
+        if i == j:
+            raise ParameterError("target", target, "must differ from start")
+        start, target = float(b.minima[i].location[0]), float(b.minima[j].location[0])
     lo, hi = pot.domain[0]
     for name, v in (("start", start), ("target", target)):
+        v = finite(name, v)
         if not lo < v < hi:
             raise ParameterError(name, v, f"must lie inside the domain ({lo}, {hi})")
     nodes = dens.nodes[0]
@@ -72,11 +97,9 @@ def mean_first_passage_time(pot: Potential, T: float, start: float, target: floa
     yb = grid[1:, None]
     y = (ya + yb) / 2 + (yb - ya) / 2 * _GL_X
     logw = np.log((yb - ya) / 2 * _GL_W)
-    # log ∫ p from the reflecting end to y, via the exact CDF
-    cdf = dens.marginal_cdf(y.ravel()).reshape(y.shape)
-    tail = cdf if target > start else 1.0 - cdf
-    with np.errstate(divide="ignore"):
-        log_inner = np.log(tail) + dens.log_normalizer
+    # log ∫ e^{−Φ} from the reflecting end to y, summed from that end (no 1 − CDF)
+    side = dens._log_mass_left if target > start else dens._log_mass_right
+    log_inner = side(y.ravel()).reshape(y.shape)
     log_outer = dens.phi(y) - np.log(dens._D_scalar(y))
     return float(np.exp(logsumexp(logw + log_outer + log_inner)))
 

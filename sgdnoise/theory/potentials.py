@@ -25,8 +25,10 @@ everywhere; isotropic constant noise σ².
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
+from numbers import Real
 
 import numpy as np
 import sympy as sp
@@ -38,7 +40,12 @@ from .symbolic import numeric
 
 @dataclass(frozen=True)
 class Potential:
-    """``L(θ; p)`` and diag ``Σ(θ; p)``, symbolic, with numeric parameter values."""
+    """``L(θ; p)`` and diag ``Σ(θ; p)``, symbolic, with numeric parameter values.
+
+    Build one with :func:`potential` (validated: a minimum, bounded below, Σ positive
+    definite, ...).  Filling the fields by hand still works; the structure (shapes, a
+    non-empty box, values for every symbol) is checked here, the landscape by
+    :func:`~sgdnoise.theory.potential_checks.check_potential` at every theory entry point."""
 
     name: str
     coords: tuple[sp.Symbol, ...]
@@ -47,9 +54,23 @@ class Potential:
     noise_cov: tuple[sp.Expr, ...]
     values: tuple[float, ...]
     domain: tuple[tuple[float, float], ...]
-    #: a hyperplane ``n·θ = c`` that separates the two basins (through the saddle)
+    #: a hyperplane ``n·θ = c`` that separates the first basin from the others (through the
+    #: saddle between minima 0 and 1); the simulators count occupation with it
     split_normal: tuple[float, ...] = field(default=())
     split_offset: float = 0.0
+
+    def __post_init__(self):
+        _check_structure(self)
+
+    def __repr__(self) -> str:
+        vals = ", ".join(f"{p}={v:.4g}" for p, v in zip(self.params, self.values, strict=True))
+        dom = ", ".join(f"({lo:.4g}, {hi:.4g})" for lo, hi in self.domain)
+        kind = "constant" if self.constant_noise else "state-dependent"
+        return (
+            f"Potential({self.name!r}, coords={tuple(str(c) for c in self.coords)}, "
+            f"loss={_short(self.loss)}, params={{{_clip(vals, 120)}}}, "
+            f"noise={kind} diag Σ, domain=[{dom}])"
+        )
 
     @property
     def dim(self) -> int:
@@ -97,6 +118,71 @@ class Potential:
         return [
             np.broadcast_to(f(*theta, *self.values), np.shape(theta[0])) for f in self.noise_fns()
         ]
+
+
+def _clip(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _short(expr) -> str:
+    """A one-line sketch of an expression: itself when short, else its size."""
+    s = str(expr)
+    if len(s) <= 60:
+        return s
+    return f"<{type(expr).__name__} of {sp.count_ops(expr)} ops>"
+
+
+def _check_structure(pot: Potential) -> None:
+    """Cheap shape and symbol checks shared by every way of building a Potential."""
+    coords = pot.coords
+    if (
+        not isinstance(coords, tuple)
+        or not coords
+        or not all(isinstance(c, sp.Symbol) for c in coords)
+    ):
+        raise ParameterError("coords", coords, "must be a non-empty tuple of sympy Symbols")
+    if len(set(coords)) != len(coords):
+        raise ParameterError("coords", coords, "must not repeat a symbol")
+    if not all(isinstance(p, sp.Symbol) for p in pot.params):
+        raise ParameterError("params", pot.params, "must be sympy Symbols")
+    if set(pot.params) & set(coords):
+        raise ParameterError("params", pot.params, "must not include a coordinate")
+    if len(pot.values) != len(pot.params):
+        raise ParameterError(
+            "values", pot.values, f"must give one number per parameter ({len(pot.params)})"
+        )
+    for p, v in zip(pot.params, pot.values, strict=True):
+        finite(str(p), v)
+    if not isinstance(pot.loss, sp.Basic):
+        raise ParameterError("loss", pot.loss, "must be a sympy expression")
+    if len(pot.noise_cov) != len(coords):
+        raise ParameterError(
+            "noise",
+            pot.noise_cov,
+            f"must give one diagonal entry of Σ per coordinate ({len(coords)})",
+        )
+    dom = pot.domain
+    if len(dom) != len(coords):
+        raise ParameterError("domain", dom, "must give one (low, high) per coordinate")
+    for d in dom:
+        if (
+            len(d) != 2
+            or not all(isinstance(a, Real) and np.isfinite(a) for a in d)
+            or not d[0] < d[1]
+        ):
+            raise ParameterError("domain", dom, "each axis must be (low, high), finite, low < high")
+    known = set(coords) | set(pot.params)
+    for where, e in (("loss", pot.loss), *(("noise", s) for s in pot.noise_cov)):
+        free = sp.sympify(e).free_symbols - known
+        if free:
+            name = sorted(str(s) for s in free)[0]
+            raise ParameterError(
+                "params",
+                name,
+                f"the {where} has a symbol without a value; pass params={{{name}: value}}",
+            )
+    if pot.split_normal and len(pot.split_normal) != len(coords):
+        raise ParameterError("split_normal", pot.split_normal, f"must have {len(coords)} entries")
 
 
 @cache
@@ -254,3 +340,148 @@ def two_minima_2d(
         split_normal=(1.0, 0.0),
         split_offset=base.split_offset,
     )
+
+
+# --------------------------------------------------------------------------------------
+# A potential of your own
+def potential(
+    loss,
+    *,
+    coords,
+    domain,
+    params: Mapping | None = None,
+    noise=1,
+    name: str | None = None,
+) -> Potential:
+    """A validated :class:`Potential` from a sympy loss ``L(θ; p)``.
+
+    ``coords``: the coordinate Symbol(s) θ.  ``domain``: ``(low, high)`` in 1-D, one such
+    pair per coordinate in N-D — the box where minima are sought and densities integrated.
+    ``params``: ``{Symbol or name: value}`` for every other symbol of ``loss`` and ``noise``.
+    ``noise``: the per-sample gradient covariance Σ(θ; p) — a scalar (isotropic σ² I), one
+    diagonal entry per coordinate, or a diagonal sympy Matrix; constant or θ-dependent.
+    The SDE is ``dθ = −∇L dt + sqrt(T Σ) dW`` (DESIGN.md §3).
+
+    Refused, each with a :class:`ParameterError` naming the argument: a free symbol without a
+    value (``params``); wrong shapes; a reversed or empty ``domain``; Σ not positive
+    definite (``noise``; a θ-dependent Σ is checked on a grid of the box); a loss with no
+    local minimum inside the box, not finite there, or unbounded below (``loss``; exact for
+    polynomials, and for any loss when the box edge dips below its deepest minimum,
+    ``domain``).  The split hyperplane the simulators count occupation with is placed
+    through the saddle between the first two basins."""
+    loss = _as_expr("loss", loss)
+    coords = _as_coords(coords)
+    dim = len(coords)
+    dom = _as_domain(domain, dim)
+    noise_cov = _as_noise(noise, dim)
+    syms, vals = _as_params(params, coords, loss, noise_cov)
+    if name is None:
+        name = _clip(str(loss), 40)
+    elif not isinstance(name, str) or not name:
+        raise ParameterError("name", name, "must be a non-empty string")
+    pot = Potential(name, coords, syms, loss, noise_cov, vals, dom)
+    from .basins import basins
+    from .potential_checks import check_potential
+
+    check_potential(pot, None)
+    b = basins(pot)
+    normal, offset = b.split_hyperplane()
+    return replace(pot, split_normal=normal, split_offset=offset)
+
+
+def _as_expr(arg: str, e) -> sp.Expr:
+    if isinstance(e, bool) or not isinstance(e, sp.Basic | Real):
+        raise ParameterError(arg, e, "must be a sympy expression (or a number)")
+    e = sp.sympify(e)
+    if not isinstance(e, sp.Expr) or e.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+        raise ParameterError(arg, e, "must be a finite scalar sympy expression")
+    if e.has(sp.I) or e.is_real is False:
+        raise ParameterError(arg, e, "must be real (no imaginary unit)")
+    return e
+
+
+def _as_coords(coords) -> tuple[sp.Symbol, ...]:
+    cs = (coords,) if isinstance(coords, sp.Symbol) else coords
+    try:
+        cs = tuple(cs)
+    except TypeError:
+        raise ParameterError(
+            "coords", coords, "must be a sympy Symbol or a sequence of them"
+        ) from None
+    if not cs or not all(isinstance(c, sp.Symbol) for c in cs):
+        raise ParameterError("coords", coords, "must be a sympy Symbol or a sequence of them")
+    if len(set(cs)) != len(cs):
+        raise ParameterError("coords", coords, "must not repeat a symbol")
+    return cs
+
+
+def _as_domain(domain, dim: int) -> tuple[tuple[float, float], ...]:
+    def pair(d):
+        if isinstance(d, str | bytes) or not hasattr(d, "__len__") or len(d) != 2:
+            raise ParameterError("domain", domain, "each axis must be a pair (low, high)")
+        lo, hi = d
+        for v in (lo, hi):
+            if isinstance(v, bool) or not isinstance(v, Real) or not np.isfinite(v):
+                raise ParameterError("domain", domain, "bounds must be finite real numbers")
+        if not lo < hi:
+            raise ParameterError("domain", domain, "must have low < high on every axis")
+        return (float(lo), float(hi))
+
+    if isinstance(domain, str | bytes) or not hasattr(domain, "__len__"):
+        raise ParameterError("domain", domain, "must be (low, high) or one pair per coordinate")
+    if dim == 1 and len(domain) == 2 and all(isinstance(v, Real) for v in domain):
+        return (pair(domain),)
+    if len(domain) != dim:
+        raise ParameterError("domain", domain, f"must give {dim} pair(s) (low, high)")
+    return tuple(pair(d) for d in domain)
+
+
+def _as_noise(noise, dim: int) -> tuple[sp.Expr, ...]:
+    if isinstance(noise, sp.MatrixBase) or (
+        isinstance(noise, np.ndarray | list | tuple) and np.ndim(noise) == 2
+    ):
+        m = sp.Matrix(noise)
+        if m.shape != (dim, dim):
+            raise ParameterError("noise", m.shape, f"a matrix Σ must be {dim}×{dim}")
+        if any(sp.simplify(m[i, j]) != 0 for i in range(dim) for j in range(dim) if i != j):
+            raise ParameterError(
+                "noise",
+                m,
+                "must be diagonal: the densities and simulators take a diagonal Σ "
+                "(rotate the coordinates to Σ's eigenbasis if it is constant)",
+            )
+        return tuple(_as_expr("noise", m[i, i]) for i in range(dim))
+    if isinstance(noise, sp.Basic | Real) and not isinstance(noise, bool):
+        return (_as_expr("noise", noise),) * dim
+    if isinstance(noise, list | tuple | np.ndarray):
+        if len(noise) != dim:
+            raise ParameterError(
+                "noise", noise, f"must be a scalar, {dim} diagonal entries or a {dim}×{dim} matrix"
+            )
+        return tuple(_as_expr("noise", s) for s in noise)
+    raise ParameterError("noise", noise, "must be a scalar, a diagonal list or a sympy Matrix")
+
+
+def _as_params(params, coords, loss, noise_cov):
+    params = {} if params is None else params
+    if not isinstance(params, Mapping):
+        raise ParameterError("params", params, "must be a mapping {Symbol or name: value}")
+    free = set(loss.free_symbols).union(*(s.free_symbols for s in noise_cov)) - set(coords)
+    by_name = {str(s): s for s in free}
+    out: dict[sp.Symbol, float] = {}
+    for k, v in params.items():
+        sym = by_name.get(k) if isinstance(k, str) else k
+        if not isinstance(sym, sp.Symbol) or sym not in free:
+            if isinstance(k, sp.Symbol) and k in coords:
+                raise ParameterError("params", str(k), "is a coordinate, not a parameter")
+            raise ParameterError(
+                "params", str(k), f"is not a symbol of the loss or noise: {sorted(by_name)}"
+            )
+        out[sym] = finite(f"params[{sym}]", v)
+    missing = sorted(str(s) for s in free - set(out))
+    if missing:
+        raise ParameterError(
+            "params", missing[0], f"has no value; pass params={{{missing[0]}: value}}"
+        )
+    syms = tuple(sorted(out, key=str))
+    return syms, tuple(out[s] for s in syms)
