@@ -118,7 +118,10 @@ def _initial_positions(pot: Potential, x0, n: int) -> np.ndarray:
         from ..theory.basins import minima
 
         x0 = minima(pot)[0].location
-    arr = np.asarray(x0, dtype=float)
+    try:
+        arr = np.array(x0, dtype=float)
+    except (TypeError, ValueError):
+        raise ParameterError("x0", x0, "must be a point or an array of points") from None
     if arr.ndim == 0:
         arr = np.full((n, pot.dim), float(arr))
     elif arr.ndim == 1:

@@ -340,9 +340,10 @@ def sgd(
     seed = integer("seed", seed, minimum=0)
     threads = resolve_threads(threads)
     rec_steps = _record_steps(record_every, record_steps, n_steps)
-    if isinstance(record, str) or not all(r in RECORDABLE for r in record):
+    if not isinstance(record, tuple | list) or not all(r in RECORDABLE for r in record):
         raise ParameterError("record", record, f"must be a tuple drawn from {RECORDABLE}")
-    max_abs = positive("max_abs", max_abs) if math.isfinite(max_abs) else math.inf
+    if not (isinstance(max_abs, float) and max_abs == math.inf):
+        max_abs = positive("max_abs", max_abs)
     target = as_target(first_passage)
     if target is not None and target.level is not None:
         raise ParameterError(
