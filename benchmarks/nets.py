@@ -32,6 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nets_grid import bench_grid  # noqa: E402  (P19 grid per-run vs batched ensembles)
+
 from sgdnoise.nets import (  # noqa: E402
     hessian_top_eigenvalues,
     load_cifar10,
@@ -347,6 +349,7 @@ BENCHES = {
     "lanczos_vs_power": bench_lanczos,
     "vmap_ensemble": bench_ensemble,
     "centered_precompute": bench_centered,
+    "grid": bench_grid,
     "hvp": bench_hvp,
 }
 

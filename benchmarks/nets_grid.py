@@ -1,0 +1,137 @@
+"""The P19 cpu grid both ways in one run: per-run (today's worker, one ``train`` per grid point,
+evaluated every epoch) vs batched ensembles (``p19_points``: lr × seed members of one
+(family, width, batch) trained at once, evaluated where the scores need it), issue 14.
+
+A fixed fraction of the grid: every family, width, batch and rate, the first ``seeds``
+seeds of the cpu scale's 8 (default 2: a quarter of its 672 runs).  Both ways run in this
+process on one thread (the sweep's workers are single-threaded too), group by group, the
+two ways alternating first, so that load on a shared machine hits both alike.  Figures:
+
+* ``ratios.grid_batched_over_per_run`` — Σ per-run wall / Σ batched wall (target ≥ 4);
+* ``fraction_of_peak[width]`` — the batched runs' useful float32 FLOP/s at that width
+  (training: 6·B·Σ n_in·n_out per member-step, less the first layer's unneeded input
+  gradient; evaluations: 2·Σ n_in·n_out per point) over the machine's float32 matmul peak,
+  the median of repeated 1024³ products measured in the same run (target ≥ 0.4 for
+  widths ≥ 128);
+* ``max_abs_metric_difference`` — the largest difference between the two ways' late test
+  accuracies (0 on CPU: members follow the single runs bit for bit).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+import torch
+
+
+def matmul_peak(repeats: int = 7, n: int = 1024) -> float:
+    """Median float32 GFLOP/s of an n×n×n product on this thread."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        rates.append(2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return statistics.median(rates)
+
+
+def _macs(data_dim: int, width: int, depth: int, classes: int) -> tuple[int, int]:
+    """(Σ n_in·n_out over the linear layers, the first layer's n_in·n_out)."""
+    dims = [data_dim] + [width] * depth + [classes]
+    return sum(a * b for a, b in zip(dims, dims[1:])), dims[0] * dims[1]
+
+
+def bench_grid(data_dir, device, quick: bool, seeds: int | None = None) -> dict:
+    from sgdnoise.experiments import _p19_grid as g
+
+    torch.set_num_threads(1)
+    s = g.SETTINGS["cpu"]
+    n_seeds = seeds or (1 if quick else 2)
+    fams = s.families if not quick else (s.families[0],)
+    widths_of = (lambda f: f.widths[:1]) if quick else (lambda f: f.widths)
+    epochs = 2 if quick else s.epochs
+    peak = matmul_peak()
+    fixed = dict(
+        dataset=s.dataset, data_dir=str(data_dir), n_train=s.n_train, n_test=s.n_test,
+        image_size=s.image_size, data_seed=0, epochs=epochs, depth=s.depth,
+        late_fraction=s.late_fraction, device=device.type, threads=1,
+    )  # fmt: skip
+    per_run_s = batched_s = 0.0
+    by_width: dict[int, list[float]] = {}
+    worst = 0.0
+    groups = 0
+    for f in fams:
+        for w in widths_of(f):
+            for b in s.batches:
+                configs = [
+                    dict(fixed, arch=f.arch, parameterization=f.parameterization,
+                         batch_norm=f.batch_norm, width=w, lr=float(lr), batch=b, seed=seed)
+                    for lr in f.lrs
+                    for seed in range(n_seeds)
+                ]  # fmt: skip
+                size = g.p19_size(configs[0])
+                g.p19_points(configs[:1])  # data cached and kernels warm for both ways
+
+                def batched(configs=configs, size=size):
+                    out = []
+                    for i in range(0, len(configs), size):
+                        out += g.p19_points(configs[i : i + size])
+                    return out
+
+                def per_run(configs=configs):
+                    return [g.p19_point(**c) for c in configs]
+
+                order = (batched, per_run) if groups % 2 == 0 else (per_run, batched)
+                times, res = {}, {}
+                for fn in order:
+                    t0 = time.perf_counter()
+                    res[fn.__name__] = fn()
+                    times[fn.__name__] = time.perf_counter() - t0
+                groups += 1
+                per_run_s += times["per_run"]
+                batched_s += times["batched"]
+                for a, c in zip(res["batched"], res["per_run"]):
+                    x, y = a["test_acc_late"], c["test_acc_late"]
+                    if not (np.isnan(x) and np.isnan(y)):
+                        worst = max(worst, abs(x - y))
+                # useful FLOPs of the batched way: steps until each member stopped
+                macs, first = _macs(3 * s.image_size**2, w, s.depth, 10)
+                per_step = 6 * b * macs - 2 * b * first
+                steps = [
+                    (r.get("diverged_step") if "diverged_step" in r else None)
+                    for r in res["batched"]
+                ]
+                n_steps = sum(st if st is not None else epochs * -(-s.n_train // b) for st in steps)
+                late = g._late_epochs(epochs, s.late_fraction)
+                evals = sum((len(late) * s.n_test + s.n_train) for st in steps if st is None)
+                flops = n_steps * per_step + evals * 2 * macs
+                acc = by_width.setdefault(w, [0.0, 0.0])
+                acc[0] += flops
+                acc[1] += times["batched"]
+                print(
+                    f"grid {f.name} k={w} B={b}: {len(configs)} runs, ensemble {size}, "
+                    f"per-run {times['per_run']:.2f} s, batched {times['batched']:.2f} s",
+                    flush=True,
+                )
+    peak_after = matmul_peak()
+    frac = {str(w): fl / t / 1e9 / peak for w, (fl, t) in sorted(by_width.items())}
+    return {
+        "runs": sum(len(f.lrs) * len(widths_of(f)) * len(s.batches) * n_seeds for f in fams),
+        "seeds": n_seeds,
+        "epochs": epochs,
+        "per_run_seconds": per_run_s,
+        "batched_seconds": batched_s,
+        "ratio": per_run_s / batched_s,
+        "ratios": {"grid_batched_over_per_run": per_run_s / batched_s},
+        "peak_gflops": peak,
+        "peak_gflops_after": peak_after,
+        "fraction_of_peak": frac,
+        "max_abs_metric_difference": worst,
+        "baseline": "the per-run sweep's worker p19_point on the same grid points, same thread",
+        "target": ">= 4 (wall); fraction_of_peak >= 0.4 for widths >= 128",
+        "load_note": "a shared machine: peak and both ways are measured under the same load, "
+        "alternating which way runs first per group",
+    }
