@@ -213,6 +213,17 @@ CLAIMS: tuple[Entry, ...] = (
         data=CIFAR_ALL,
     ),
     Entry(
+        "sgw23-opposite",
+        "SGW23",
+        "sgw23_opposite",
+        (
+            "raising T and lowering α both take α-trick nets out of the lazy regime, yet in "
+            "some lazy cell of the (α, T) phase diagram they change the test error in "
+            "opposite directions (MNIST and CIFAR-10)"
+        ),
+        data=BOTH_ALL,
+    ),
+    Entry(
         "sgw23-perceptron",
         "SGW23",
         "sgw23_perceptron",
