@@ -352,6 +352,8 @@ def _expand(where: str, raw) -> list:
                 raise ParameterError(where, args, "range takes [start, stop(, step)]")
             if len(args) == 3 and args[2] == 0:
                 raise ParameterError(where, args, "range step must be non-zero")
+            if len(range(*args)) > MAX_RUNS:  # before the list is built
+                raise ParameterError(where, args, f"range has more than {MAX_RUNS} values")
             vals = list(range(*args))
         else:
             if len(args) != 3:
