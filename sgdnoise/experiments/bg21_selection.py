@@ -95,14 +95,13 @@ def fit_rate(t, occ, eq, t_start) -> float:
 def ladder(pot) -> list[tuple[float, float, float]]:
     """(T, |Laplace log weight ratio − exact|, max |Kramers time / exact MFPT − 1|) on
     :data:`LAPLACE_LADDER`."""
-    mins = [float(c.location[0]) for c in minima(pot)]
     out = []
     for T in LAPLACE_LADDER:
         m = StationaryDensity(pot, T).basin_masses()
         lw = laplace_log_weights(pot, T)[1]
         lap = abs((lw[0] - lw[1]) - np.log(m[0] / m[1]))
         kr = [
-            kramers_time(pot, T, a, b) / mean_first_passage_time(pot, T, mins[a], mins[b])
+            kramers_time(pot, T, a, b) / mean_first_passage_time(pot, T, a, b)
             for a, b in ((0, 1), (1, 0))
         ]
         out.append((T, float(lap), float(max(abs(1 - r) for r in kr))))

@@ -69,7 +69,7 @@ def test_state_dependent_masses_against_quad():
     crit = _exact_edges(0.1)
     D = lambda t: T / 2 * (1 + t**2 / 4)  # noqa: E731
     dL = lambda t: t * (t**2 - 4) * (3 * t**2 - 4) / 4 + 0.1  # noqa: E731
-    psi = lambda t: quad(lambda u: dL(u) / D(u), crit[0], t, epsabs=0, epsrel=1e-12)[0]  # noqa: E731
+    psi = lambda t: quad(lambda u: dL(u) / D(u), crit[0], t, epsabs=0, epsrel=1e-10)[0]  # noqa: E731
     f = lambda t: np.exp(-psi(t)) / D(t)  # noqa: E731
     edges = [-3.2, crit[1], crit[3], 3.2]
     ref = np.array([quad(f, edges[i], edges[i + 1], limit=200, epsabs=0)[0] for i in range(3)])
