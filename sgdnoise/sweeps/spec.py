@@ -335,8 +335,10 @@ def _check_scalar(where: str, v):
     return v
 
 
-def _expand(where: str, raw) -> list:
-    """An axis: a list of scalars, or a one-key table naming a generator."""
+def _expand(where: str, raw, *, unique: bool = True) -> list:
+    """An axis: a list of scalars, or a one-key table naming a generator.  ``unique``: a
+    value may not repeat (a product axis); a zipped list may repeat values, its points
+    (the tuples) may not."""
     import numpy as np
 
     if isinstance(raw, Mapping):
@@ -373,7 +375,7 @@ def _expand(where: str, raw) -> list:
         raise ParameterError(where, raw, "is empty, so the grid would be empty")
     for v in vals:
         _check_scalar(where, v)
-    if len({canonical_json(v) for v in vals}) != len(vals):
+    if unique and len({canonical_json(v) for v in vals}) != len(vals):
         raise ParameterError(where, vals, "holds a value twice (the run would be repeated)")
     return vals
 
@@ -432,7 +434,7 @@ def load_spec(source, *, check_function: bool = True) -> SweepSpec:
     for i, g in enumerate(zip_raw):
         if not isinstance(g, Mapping) or not g:
             raise ParameterError(f"zip[{i}]", g, "must be a non-empty table of lists")
-        expanded = {str(k): _expand(f"zip[{i}].{k}", v) for k, v in g.items()}
+        expanded = {str(k): _expand(f"zip[{i}].{k}", v, unique=False) for k, v in g.items()}
         lengths = {k: len(v) for k, v in expanded.items()}
         if len(set(lengths.values())) != 1:
             raise ParameterError(f"zip[{i}]", lengths, "zipped lists must have equal lengths")

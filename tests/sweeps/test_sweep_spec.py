@@ -116,3 +116,12 @@ def test_the_documented_example_is_a_valid_spec(repo_root, tmp_path):
     s = load_spec(tmp_path / "doc.toml")
     assert len(s) == 4 * 3 * 3
     assert {c["lr"] / c["batch"] for c in s.configs()} == {0.005}
+
+
+def test_zipped_list_may_repeat_a_value_but_not_a_point():
+    """(lr, batch) = (0.02, 4), (0.04, 4): batch repeats, the points do not."""
+    s = load_spec(base(zip=[{"lr": [0.02, 0.04], "batch": [4, 4]}], product={"seed": [0]}))
+    assert [(c["lr"], c["batch"]) for c in s.configs()] == [(0.02, 4), (0.04, 4)]
+    with pytest.raises(ParameterError) as e:
+        load_spec(base(zip=[{"lr": [0.02, 0.02], "batch": [4, 4]}], product={"seed": [0]}))
+    assert e.value.parameter == "zip[0]"
