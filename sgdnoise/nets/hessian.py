@@ -107,9 +107,9 @@ class HessianOperator:
     ``loss``: a loss name or a callable (module docstring); ``chunk_size``: points per forward
     pass (with batch norm, also the batch that normalizes: part of the loss's definition);
     ``retain``: keep the first backward's graph across products (``"auto"``: when it fits
-    ``memory_budget`` bytes, default half the device's free memory).  The operator belongs to
-    the weights at construction: a retained graph is stale once they change in place (torch
-    then refuses the product), so build a new operator after training further.
+    ``memory_budget`` bytes, default half the device's free memory, at most 4 GiB on a CPU).
+    When the weights change in place (training on), the next product notices it (parameter
+    version counters) and rebuilds the graph at the new weights.
     """
 
     def __init__(
@@ -141,8 +141,10 @@ class HessianOperator:
         self.sizes = [p.numel() for p in self.params]
         self.n = sum(self.sizes)
         self.dtype, self.device = self.params[0].dtype, self.params[0].device
+        # default: half the free memory, and on a CPU at most 4 GiB (the machine is shared)
+        cap = float("inf") if self.device.type == "cuda" else 4.0 * 2**30
         self.memory_budget = (
-            0.5 * _available_memory(self.device)
+            min(0.5 * _available_memory(self.device), cap)
             if memory_budget is None
             else positive("memory_budget", memory_budget)
         )
@@ -151,6 +153,7 @@ class HessianOperator:
         self.n_products = 0
         self._grad = None  # retained first-backward graph: g = ∇L (flat pieces)
         self._built = False
+        self._versions: list[int] = []
         self.retained_bytes = 0.0
 
     def _split(self, v: torch.Tensor) -> list[torch.Tensor]:
@@ -186,6 +189,7 @@ class HessianOperator:
         if self._built:
             return
         self._built = True
+        self._versions = [p._version for p in self.params]
         if self.retain is False:
             return
         parts = list(chunks(len(self.x), self.chunk_size))
@@ -224,6 +228,9 @@ class HessianOperator:
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """``H v`` (one Hessian-vector product, however many chunks it takes)."""
+        if self._built and any(p._version != v for p, v in zip(self.params, self._versions)):
+            # the weights changed in place since the graph was built: rebuild it
+            self._built, self._grad = False, None
         if not self._built:
             self.prepare()
         v = v.to(device=self.device, dtype=self.dtype)
