@@ -104,3 +104,46 @@ ax.set_title(f"standard param, η = {eta}, N = {N}, B = {B}")
 fig.tight_layout()
 slope = np.polyfit(np.log(widths), np.log(g_bar), 1)[0]
 print(f"log-log slope of ḡ against width: {slope:.3f} (1 expected)")
+
+# %% [markdown]
+# ## Equal ḡ, equal accuracy (the claim `p19-collapse`)
+#
+# "The optimal SGD hyper-parameters are determined by a normalized noise scale": if the
+# accuracy after a fixed number of epochs depends on $(\varepsilon, B)$ only through
+# $\bar g = \varepsilon N/B$, then $(\varepsilon, B)$ and $(2\varepsilon, 2B)$ reach the same
+# accuracy while $(\varepsilon, 2B)$, at half the $\bar g$, does not.  Three runs per seed of
+# an NTK MLP on a synthetic task (the claim does this on CIFAR-10 over a ladder of rates at
+# several widths, with seed-paired criteria).
+
+# %%
+task = synthetic_dataset(
+    n_train=512, n_test=1000, input_shape=(20,), num_classes=4, seed=0, device="cpu"
+)
+
+
+def late_accuracy(eps, batch, seed):
+    net = make_model(
+        "mlp",
+        input_shape=(20,),
+        num_outputs=4,
+        width=64,
+        depth=2,
+        parameterization="ntk",
+        seed=seed,
+        device="cpu",
+    )
+    res = train(net, task, lr=eps, batch_size=batch, epochs=6, seed=seed)
+    return np.mean([r["test_accuracy"] for r in res.history[-2:]])
+
+
+eps0, B0, seeds = 0.1, 16, range(2 if SMALL else 4)
+acc = {
+    (e, b): np.array([late_accuracy(e, b, s) for s in seeds])
+    for e, b in ((eps0, B0), (2 * eps0, 2 * B0), (eps0, 2 * B0))
+}
+for (e, b), a in acc.items():
+    print(f"ε = {e:g}, B = {b}: ḡ = {e * task.n_train / b:g}, late test accuracy {a.round(3)}")
+equal = acc[(2 * eps0, 2 * B0)] - acc[(eps0, B0)]
+doubled = acc[(eps0, B0)] - acc[(eps0, 2 * B0)]
+print(f"equal ḡ:   acc(2ε, 2B) − acc(ε, B) per seed {equal.round(3)}")
+print(f"ḡ doubled: acc(ε, B) − acc(ε, 2B) per seed {doubled.round(3)}")
