@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from .criteria import DECISIONS
-from .registry import SCALES, all_claims
+from .registry import SCALES, catalog
 
 
 def collect_results(root: Path) -> list[dict]:
@@ -56,7 +56,7 @@ def write_combined_report(root, out=None) -> Path:
     newest: dict[tuple[str, str], dict] = {}
     for r in results:
         newest.setdefault((r["claim"], r["scale"]), r)
-    claims = all_claims()
+    claims = catalog()  # papers and statements without importing any claim
     counts = {"agree": 0, "disagree": 0, "inconclusive": 0}
     lines = [
         "# sgdnoise — claims and verdicts",

@@ -68,6 +68,14 @@ def test_reproduce_all_smoke_agrees_and_reports_every_claim(smoke_all, capsys):
         assert f"[agree]({cid}/report.md)" in text
 
 
+def _catalogue_fake(monkeypatch):
+    """The fake claim's catalog line (``reproduce`` and ``report`` read the catalog)."""
+    from sgdnoise.experiments import _catalog
+
+    entry = _catalog.Entry("fake-claim", "BG21", "no_module", "a statement", ("smoke",))
+    monkeypatch.setattr(_catalog, "CLAIMS", (*_catalog.CLAIMS, entry))
+
+
 def _judged_claim(monkeypatch, decisions):
     """Register, for this test only, a claim whose criteria end in ``decisions``."""
     import numpy as np
@@ -92,6 +100,7 @@ def _judged_claim(monkeypatch, decisions):
     fake = Claim("fake-claim", "BG21", "a statement", run, ("smoke",))
     monkeypatch.setattr(registry, "_REGISTRY", {**registry._REGISTRY, "fake-claim": fake})
     monkeypatch.setattr(registry, "_discover", lambda: None)
+    _catalogue_fake(monkeypatch)
 
 
 def test_result_json_carries_criteria_and_the_rule_decides(tmp_path, monkeypatch):
@@ -148,6 +157,7 @@ def test_bad_input_inside_a_claim_leaves_no_folder(tmp_path, monkeypatch, capsys
     fake = Claim("fake-claim", "BG21", "a statement", run, ("smoke",))
     monkeypatch.setattr(registry, "_REGISTRY", {**registry._REGISTRY, "fake-claim": fake})
     monkeypatch.setattr(registry, "_discover", lambda: None)
+    _catalogue_fake(monkeypatch)
     out = tmp_path / "run"
     assert main(["reproduce", "fake-claim", "--out", str(out), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
