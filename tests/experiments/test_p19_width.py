@@ -314,3 +314,45 @@ def test_p19_width_and_bmax_train_their_grid_once(smoke_all):
     assert len(width) == len(bmax) == smoke_all["p19-width"][0]["metrics"]["n_runs"]
     assert (width.index == bmax.index).all() and (width["attempts"] == 1).all()
     assert (width["seconds"] == bmax["seconds"]).all()
+
+
+# ------------------------------------------------------------------ batched ensembles
+
+
+@pytest.mark.realdata
+def test_grid_as_ensembles_records_what_per_run_workers_record(tmp_path, shared_data):
+    """One (family, width, batch) group of 4 runs (2 rates × 2 seeds, one diverging rate)
+    goes through the sweeps store as one ensemble task: one record per run under the
+    per-run key, metrics equal to the per-run worker's (bit-for-bit trajectories: the late
+    accuracy is equal, the loss within evaluation rounding), and a second run resumes
+    with nothing to do."""
+    from types import SimpleNamespace
+
+    from sgdnoise.experiments._grid import run_grid
+    from sgdnoise.experiments._p19_grid import ENSEMBLE, FUNCTION, p19_point
+    from sgdnoise.sweeps.spec import run_key
+
+    s = replace(
+        SETTINGS["smoke"],
+        families=(Family("mlp", "standard", False, (0.3, 30.0), (16,)),),
+        batches=(64,), seeds=2, n_train=256, n_test=256, epochs=2,
+    )  # fmt: skip
+    ctx = SimpleNamespace(out_dir=tmp_path, seed=0, device="cpu", progress=False)
+    sp = specs(ctx, s, str(shared_data))
+    df, summ = run_grid(ctx, sp, workers=1, ensemble=[ENSEMBLE])
+    assert summ[0].ran == 4 and len(df) == 4
+    assert sorted(df["status"]) == ["diverged", "diverged", "done", "done"]
+    for _, row in df.iterrows():
+        cfg = {k: row[k] for k in json.loads(json.dumps(list(sp[0]["fixed"])))}
+        cfg.update({k: row[k] for k in ("width", "lr", "batch", "seed")})
+        cfg = {k: (v.item() if hasattr(v, "item") else v) for k, v in cfg.items()}
+        assert row["key"] == run_key(FUNCTION, cfg)
+        ref = p19_point(**cfg)
+        if ref.get("status") == "diverged":
+            assert row["status"] == "diverged" and row["diverged_step"] == ref["diverged_step"]
+        else:
+            assert row["test_acc_late"] == ref["test_acc_late"]
+            assert row["test_loss_late"] == pytest.approx(ref["test_loss_late"], rel=1e-5)
+            assert row["train_acc_final"] == ref["train_acc_final"]
+    _, again = run_grid(ctx, sp, workers=1, ensemble=[ENSEMBLE])
+    assert again[0].ran == 0 and again[0].skipped == 4
