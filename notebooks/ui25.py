@@ -147,3 +147,45 @@ for sch in [
         f"{sch.name:35s} min E‖∇f‖² = {rm[-1]:.3e}   bound = {pb[-1]:.3e}   "
         f"samples = {run.samples[-1]}"
     )
+
+# %% [markdown]
+# ## 5. The floor of scheduler (i) (`ui25-floor`) and time to a target (`ui25-acceleration`)
+#
+# With constant η and b the bound tends to L σ² η / ((2 − Lη) b): scheduler (i) floors at a
+# level ∝ η/b.  On the quadratic the floor is known exactly (derived): SGD's stationary
+# covariance P solves P = A P Aᵀ + η² Σ / b with A = I − ηH, and E‖∇f‖² = tr(H P H) =
+# (η/b) Σ_i h_i Σ_ii / (2 − η h_i) — under the bound's floor, and ∝ η/b up to the factor
+# 1/(2 − η h_i).  A short simulation at two η/b checks both, and a growing batch (scheduler
+# (ii)) ends below the floor.  `ui25-acceleration` asks who first reaches half of that floor,
+# counted in steps and in samples processed.
+
+# %%
+from sgdnoise.experiments import _ui25_accel_analysis as accel  # noqa: E402
+from sgdnoise.experiments import _ui25_floor_analysis as floor  # noqa: E402
+
+prob = noisy_quadratic(n_samples=64 if SMALL else 512, seed=0)
+n_steps = 1000 if SMALL else 6000
+measured = {}
+for eta_L, b in ((0.2, 1), (0.2, 4)):
+    ex = S.scheduler_i("constant", eta_L / prob.L, b).expand_steps(n_steps)
+    tr = floor.run(prob, ex, chains=32 if SMALL else 256, seed=2, record_every=4)
+    measured[eta_L / b] = floor.late_mean(tr.grad_sq, 0.5)
+    exact = floor.stationary_floor(prob, eta_L / prob.L, b)
+    print(
+        f"η·L = {eta_L}, b = {b}: floor measured {measured[eta_L / b]:.4g}, exact {exact:.4g}, "
+        f"UI25 {floor.bound_floor(prob, eta_L, b):.4g}"
+    )
+slope = np.log(measured[0.2] / measured[0.05]) / np.log(0.2 / 0.05)
+print(f"log-log slope of the floor in η/b: {slope:.3f} (UI25: 1)")
+assert abs(slope - 1) < 0.15
+
+ii = S.scheduler_ii("cosine", 0.2 / prob.L, 4, 2, n_steps // 5).expand_steps(n_steps)
+tr = floor.run(prob, ii, chains=32 if SMALL else 256, seed=2, record_every=4)
+eps = 0.5 * measured[0.05]
+steps, samples, reached = accel.time_to_target(tr.steps, tr.samples, tr.grad_sq, eps)
+end = floor.late_mean(tr.grad_sq, 0.9)
+print(
+    f"(ii) from b = 4: ends at {end:.4g} (floor {measured[0.05]:.4g}); half the floor "
+    f"reached: {reached}, after {steps:.0f} steps, {samples:.0f} samples"
+)
+assert end < measured[0.05] and reached

@@ -76,6 +76,16 @@ CLAIMS: tuple[Entry, ...] = (
         data=CIFAR_ALL,
     ),
     Entry(
+        "bg21-effective",
+        "BG21",
+        "bg21_effective",
+        (
+            "minibatch SGD with its state-dependent noise Σ_N(θ) follows an effective "
+            "potential, not the training loss: the deep narrow minimum wins at low T, the "
+            "wide one at high T, crossing over at the T* the effective law predicts"
+        ),
+    ),
+    Entry(
         "bg21-invariance",
         "BG21",
         "bg21_invariance",
