@@ -55,9 +55,10 @@ class Potential:
     values: tuple[float, ...]
     domain: tuple[tuple[float, float], ...]
     #: a hyperplane ``n·θ = c`` that separates the first basin from the others (through the
-    #: saddle between minima 0 and 1); the simulators count occupation with it
-    split_normal: tuple[float, ...] = field(default=())
-    split_offset: float = 0.0
+    #: saddle between minima 0 and 1); the simulators count occupation with it.  Derived
+    #: bookkeeping, left out of ==/hash so that caches keyed on the landscape survive it.
+    split_normal: tuple[float, ...] = field(default=(), compare=False)
+    split_offset: float = field(default=0.0, compare=False)
 
     def __post_init__(self):
         _check_structure(self)

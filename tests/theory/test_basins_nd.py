@@ -86,7 +86,7 @@ def test_two_minima_2d_flow_against_solve_ivp():
     b = basins(pot)
     s = b.saddles[(0, 1)].location
     rng = np.random.default_rng(1)
-    pts = np.stack([s[0] + rng.uniform(-0.5, 0.5, 24), rng.uniform(-5, 5, 24)], 1)
+    pts = np.stack([s[0] + rng.uniform(-0.5, 0.5, 16), rng.uniform(-5, 5, 16)], 1)
     locs = np.array([m.location for m in b.minima])
     ref = []
     for p in pts:
