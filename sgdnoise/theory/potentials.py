@@ -1,4 +1,8 @@
-"""Synthetic loss landscapes with two minima, defined once, symbolically (DESIGN.md §4.1).
+"""Loss landscapes defined once, symbolically (DESIGN.md §4.1): your own, and two-minima
+families.
+
+``potential(loss, coords=, domain=, params=, noise=)`` builds a validated potential from any
+sympy expression (see its docstring; the checks live in :mod:`.potential_checks`).
 
 A :class:`Potential` is a loss ``L(θ; p)`` (sympy, in coordinates θ and parameters p) plus the
 diagonal of the per-sample gradient covariance ``Σ(θ; p)``, with numeric parameter values
