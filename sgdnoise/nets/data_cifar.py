@@ -111,8 +111,8 @@ def locate_cifar10(data_dir: str | os.PathLike | None, *, download_missing: bool
     raise ParameterError(
         "data_dir",
         str(root),
-        f"holds no CIFAR-10 ({FOLDER}/ or {' / '.join(ARCHIVES)}); pass download=True "
-        "where a network exists",
+        f"holds no CIFAR-10 ({FOLDER}/ or {' / '.join(ARCHIVES)}): put the official "
+        "files there (or load_dataset(..., download=True) where a network exists)",
     )
 
 

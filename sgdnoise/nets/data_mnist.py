@@ -60,8 +60,8 @@ def _find(root: Path, stem: str, download_missing: bool) -> Path:
     raise ParameterError(
         "data_dir",
         str(root),
-        f"holds no {stem}[.gz] (looked in ./, mnist/, MNIST/raw/); pass download=True where a "
-        "network exists",
+        f"holds no {stem}[.gz] (looked in ./, mnist/, MNIST/raw/): put the official files "
+        "there (or load_dataset(..., download=True) where a network exists)",
     )
 
 
