@@ -4,7 +4,9 @@ reach higher test accuracy (Park, Sohl-Dickstein, Le & Smith, ICML 2019; DESIGN.
 The paper's abstract: "In the absence of batch normalization, the optimal normalized noise
 scale is directly proportional to width.  Wider networks, with their higher optimal noise
 scale, also achieve higher test accuracy. … We observe a similar trend with batch
-normalization for ResNets."  The grid (:mod:`._p19_grid`) and its analysis
+normalization for ResNets."  The grid (:mod:`._p19_grid`; its rate × seed points of one
+family, width and batch train as one batched ensemble, each member on its single run's
+trajectory) and its analysis
 (:mod:`._p19_analysis`) are shared with `p19-bmax`.  Criteria, per family, on per-seed
 values (the seed is the sampling unit; Bonferroni over the criteria, :mod:`.criteria`):
 
