@@ -168,6 +168,9 @@ def _figure(ctx, prob, Ts, w, w_sde, fp, t_sd, t_iso, cross, s2_iso):
     tw = ax0.twinx()
     tw.plot(x, prob.noise(x), color="C2", label="Σ_N(θ), SGD's noise (right axis)")
     tw.set_ylabel("Σ_N(θ)", color="C2")
+    # the basins, not the degree-6 walls, set the scales
+    ax0.set_ylim(0, 0.2)
+    tw.set_ylim(0, 2.5 * float(prob.noise(x[np.argmin(prob.loss(x))])))
     ax0.legend(handles=ax0.lines + tw.lines, fontsize=7, loc="upper center")
     fine = np.geomspace(min(Ts) / 1.2, max(Ts) * 1.2, 30)
     theory_line(ax1, fine, [ea.wide_weight(prob.potential, T) for T in fine],
