@@ -193,3 +193,30 @@ def test_bad_input():
     with pytest.raises(ParameterError) as e:
         train_ensemble(_mlp, d, lrs=[0.1], seeds=[0, 1], batch_size=2, steps=1)
     assert e.value.parameter == "lrs"
+
+
+def test_a_stopped_member_is_measured_as_a_plain_model():
+    """KCL23's protocol per member: at the first evaluation with train accuracy ≥ 0.6, λmax
+    (sgdnoise.nets.hessian), ‖∇L‖ and ‖w − w0‖ of the frozen member equal those of the single
+    run stopped by the same criterion (same weights, same measurement code)."""
+    from sgdnoise.nets import full_gradient_norm, hessian_top_eigenvalues
+
+    d = _data()
+    x, y = d.x_train[:64], d.y_train[:64]
+
+    def measure(net, res):
+        lam = hessian_top_eigenvalues(net, x, y, k=1, tol=1e-6).eigenvalues[0]
+        return float(lam), full_gradient_norm(net, x, y), res.final["weight_change"]
+
+    got = {}
+    nets = [_mlp(0), _mlp(1)]
+    train_members(
+        nets, d, lrs=[0.3, 0.1], seeds=[0, 1], batch_size=10, epochs=20,
+        target_train_accuracy=0.6, on_stop=lambda i, net, r: got.update({i: measure(net, r)}),
+    )  # fmt: skip
+    for i, (s, lr) in enumerate([(0, 0.3), (1, 0.1)]):
+        ref = _mlp(s)
+        rr = train(ref, d, lr=lr, batch_size=10, epochs=20, seed=s, target_train_accuracy=0.6)
+        want = measure(ref, rr)
+        assert got[i][:2] == want[:2]
+        assert got[i][2] == pytest.approx(want[2], rel=1e-6)
