@@ -3,7 +3,8 @@
 1-D finite-sample two-minima loss (sgdnoise.theory.finite_sample), N = 1000 training
 points, B = 10, batches with replacement.  Measured in the same run:
 
-* ``numba_2_threads`` / ``numba_1_thread``: :func:`sgdnoise.simulate.sgd.sgd_chains`;
+* ``numba_2_threads`` / ``numba_1_thread``: :func:`sgdnoise.simulate.sgd.sgd` (constant SGD,
+  the trivial schedule of the one SGD simulator);
 * ``numpy_per_sample`` (the baseline of the target): numpy vectorized over all chains and
   the batch, each step drawing indices with ``Generator.integers`` and evaluating the
   per-sample gradient ∂ℓ/∂θ(θ; u_i, v_i) lambdified from the same sympy expression;
@@ -30,7 +31,7 @@ import sympy as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sgdnoise.simulate.sgd import sgd_chains  # noqa: E402
+from sgdnoise.simulate.sgd import sgd  # noqa: E402
 from sgdnoise.theory import finite_sample as fs  # noqa: E402
 from sgdnoise.theory.potentials import two_minima_1d  # noqa: E402
 
@@ -84,10 +85,10 @@ def main(argv=None):
 
     base = two_minima_1d(k_narrow=4.0, depth_narrow=-0.1, barrier=0.1)
     problem = fs.make_problem(base, N, shift_sd=0.1, tilt_sd=3.0, seed=0)
-    sgd_chains(problem, lr=LR, batch_size=B, n_chains=8, n_steps=2)  # compile / load cache
+    sgd(problem, lr=LR, batch_size=B, n_chains=8, n_steps=2)  # compile / load cache
 
     def numba(threads):
-        return lambda: sgd_chains(
+        return lambda: sgd(
             problem,
             lr=LR,
             batch_size=B,

@@ -154,6 +154,16 @@ def _stability_limit(pot: Potential) -> float:
     return 2.0 / h if h > 0 else math.inf
 
 
+def _check_symbols(pot: Potential) -> None:
+    """Every symbol of the loss and noise is a coordinate or a parameter with a value."""
+    known = set(pot.coords) | set(pot.params)
+    free = set().union(*(sp.sympify(e).free_symbols for e in (pot.loss, *pot.noise_cov)))
+    if free - known or len(pot.values) != len(pot.params):
+        raise ParameterError(
+            "potential", sorted(map(str, free - known)), "every symbol needs a value"
+        )
+
+
 def _check_noise(pot: Potential, x: np.ndarray) -> None:
     """Σ_jj ≥ 0 and finite at the starting points and on a grid of the domain."""
     _, noise = pot.substituted()
@@ -202,6 +212,7 @@ def langevin_ensemble(
         raise ParameterError("potential", type(pot).__name__, "must be a theory Potential")
     T = positive("T", T)
     dt = positive("dt", dt)
+    _check_symbols(pot)
     limit = stability_limit(pot)
     if dt >= limit:
         raise ParameterError(

@@ -42,7 +42,7 @@ import sympy as sp
 
 from ..errors import ParameterError
 from ..validation import choice, finite, integer, nonnegative, positive
-from .potentials import Potential
+from .potentials import Potential, theta  # noqa: F401  (fs.theta: the family's coordinate)
 from .sample_loss import SampleLoss, _build, critical_points, polynomial_template
 
 #: per-sample variables ξ = (u, v): translation and tilt

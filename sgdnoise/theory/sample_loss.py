@@ -265,10 +265,14 @@ def _build(
     (c,) = coords
     deg = degree if degree is not None else max(sp.degree(sub, c), 1)
     loss_fn, grad_fn = _coefficient_fns(sub, c, svars, deg)
-    Lc = _columns(loss_fn, xs).mean(axis=0)
-    G = _columns(grad_fn, xs)
-    Gc = G - G.mean(axis=0)
-    cov = Gc.T @ Gc / xs.shape[0]  # sample covariance of the gradient's θ-coefficients
+    with np.errstate(all="ignore"):
+        Lc = _columns(loss_fn, xs).mean(axis=0)
+        G = _columns(grad_fn, xs)
+        Gc = G - G.mean(axis=0)
+        cov = Gc.T @ Gc / xs.shape[0]  # sample covariance of the gradient's θ-coefficients
+    if not (np.all(np.isfinite(Lc)) and np.all(np.isfinite(cov))):
+        data_name = "samples" if param == "samples" else "data"
+        raise ParameterError(data_name, "values", "overflow L_N or Σ_N: rescale the data")
     Sc = np.zeros(2 * deg - 1)
     for j in range(deg):
         Sc[j : j + deg] += cov[j]
