@@ -195,12 +195,13 @@ def judge(frames: dict, settings: PhaseSettings):
 def run_phase(ctx) -> ClaimResult:
     from ..nets.files import find_data_dir
     from ..sweeps.plots import phase_diagram
-    from ._grid import run_grid
+    from ._grid import adopt_sibling_store, run_grid
     from ._sgw23_analysis import cell, phase_values, status_counts
 
     s = PHASE[ctx.scale]
     folder = str(find_data_dir(ctx.data_dir))
     specs = [phase_spec(g, ctx.scale, folder) for g in s.grids]
+    adopt_sibling_store(ctx, "sgw23-opposite")  # same runs: train them once in `reproduce all`
     # one pool for both data sets: each worker imports torch once
     df, summaries = run_grid(ctx, specs, workers=s.workers, failed="drop", capped="capped")
     frames = {g.net.dataset: df[df["dataset"] == g.net.dataset] for g in s.grids}
