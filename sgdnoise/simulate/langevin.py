@@ -156,12 +156,15 @@ def _stability_limit(pot: Potential) -> float:
 
 def _check_symbols(pot: Potential) -> None:
     """Every symbol of the loss and noise is a coordinate or a parameter with a value."""
-    known = set(pot.coords) | set(pot.params)
-    free = set().union(*(sp.sympify(e).free_symbols for e in (pot.loss, *pot.noise_cov)))
-    if free - known or len(pot.values) != len(pot.params):
-        raise ParameterError(
-            "potential", sorted(map(str, free - known)), "every symbol needs a value"
-        )
+    unknown = _unknown_symbols(pot.loss, tuple(pot.noise_cov), tuple(pot.coords), tuple(pot.params))
+    if unknown or len(pot.values) != len(pot.params):
+        raise ParameterError("potential", unknown, "every symbol needs a value")
+
+
+@cache
+def _unknown_symbols(loss, noise_cov, coords, params) -> list[str]:
+    free = set().union(*(sp.sympify(e).free_symbols for e in (loss, *noise_cov)))
+    return sorted(map(str, free - set(coords) - set(params)))
 
 
 def _check_noise(pot: Potential, x: np.ndarray) -> None:

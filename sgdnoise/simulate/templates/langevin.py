@@ -9,8 +9,9 @@ returning sqrt(Σ_jj(x)) and ``loss_value(x, c)`` returning (L(x),) as tuples.
 
 Each step first draws all the chunk's normals in a tight loop (the generator is a serial
 dependency chain and runs fastest alone), then updates the particles in a second loop
-whose iterations are independent, so the compiler vectorizes the drift.  A third loop
-(per particle, not per coordinate pair) marks particles whose state turned non-finite
+whose iterations are independent, so the compiler vectorizes the drift (an integer OR
+notes whether any new state is non-finite).  A third loop, run only when that happened or a
+target is given, marks particles whose state turned non-finite
 (``div_step``: the first such step; a non-finite state stays non-finite) and, when a target
 is given, the first step at which a particle is in lo ≤ θ ≤ hi and, if ``use_level``, has
 L(θ) ≤ ``level`` (``fp_step``).  With ``stop_at_target`` the chunk stops once every
@@ -72,24 +73,30 @@ def langevin_chunk(
         for i in range(n):
             for j in range(DIM):
                 z[i, j] = rng.standard_normal()
+        nonfinite = 0
         for i in range(n):
             xr = x[i]
             g = drift(xr, c)
             s = s0 if CONSTANT_NOISE else noise_sd(xr, c)
             for j in range(DIM):
-                x[i, j] = xr[j] + dt * g[j] + amp * s[j] * z[i, j]
-        for i in range(n):
-            if div_step[i] < 0:
-                for j in range(DIM):
-                    if not math.isfinite(x[i, j]):
-                        div_step[i] = k + 1
-                if div_step[i] >= 0:
-                    if fp_step[i] < 0:
-                        settled += 1
-                elif has_target and fp_step[i] < 0:
-                    if _arrived(x[i], c, lo, hi, use_level, level):
-                        fp_step[i] = k + 1
-                        settled += 1
+                xn = xr[j] + dt * g[j] + amp * s[j] * z[i, j]
+                x[i, j] = xn
+                # x − x is 0 for finite x and NaN for ±inf/NaN: an integer OR keeps the
+                # loop vectorized; the per-particle scan runs only when needed
+                nonfinite |= (xn - xn) != 0.0
+        if has_target or nonfinite:
+            for i in range(n):
+                if div_step[i] < 0:
+                    for j in range(DIM):
+                        if not math.isfinite(x[i, j]):
+                            div_step[i] = k + 1
+                    if div_step[i] >= 0:
+                        if fp_step[i] < 0:
+                            settled += 1
+                    elif has_target and fp_step[i] < 0:
+                        if _arrived(x[i], c, lo, hi, use_level, level):
+                            fp_step[i] = k + 1
+                            settled += 1
         if record_every > 0 and (k + 1) % record_every == 0:
             count = 0
             for i in range(n):
