@@ -452,7 +452,17 @@ def laplace_log_weights(
                 # Φ's minimum sits O(T) from L's; bracket it well inside L's basin.
                 others = [c for c in critical_points_1d(pot) if abs(c - z) > 1e-9]
                 h = 0.4 * min(abs(c - z) for c in others) if others else 0.5
-                z = brentq(dphi, z - h, z + h, args=(T,))
+                try:
+                    with np.errstate(all="ignore"):
+                        z = brentq(dphi, z - h, z + h, args=(T,))
+                except (ValueError, ZeroDivisionError):
+                    raise ParameterError(
+                        "T",
+                        T,
+                        f"Laplace's method fails at this T near the minimum {z:.6g}: Φ = ln D + "
+                        "∫L'/D has no minimum there (the noise gradient beats the curvature); "
+                        "use the density's basin masses",
+                    ) from None
             phi0 = float(dens.phi(np.array([z]))[0])
             f2 = float(d2phi(z, T))
             lw = -phi0 + 0.5 * np.log(2 * np.pi / f2)

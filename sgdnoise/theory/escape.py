@@ -33,10 +33,22 @@ from .density import _GL_W, _GL_X, StationaryDensity, isotropic_diffusion
 from .potentials import Potential
 
 
-def kramers_time(pot: Potential, T: float, start: int, target: int) -> float:
+def _time(log_t: float, log: bool, T: float) -> float:
+    """The time, or its natural log; a time beyond float range is refused, never inf."""
+    if log:
+        return float(log_t)
+    if not log_t < 709.0:
+        raise ParameterError(
+            "T", T, f"too low: the time e^{log_t:.4g} overflows a float; pass log=True"
+        )
+    return float(np.exp(log_t))
+
+
+def kramers_time(pot: Potential, T: float, start: int, target: int, *, log: bool = False) -> float:
     """Kramers escape time from basin ``start`` over the saddle it shares with the adjacent
     basin ``target`` (basin indices, :mod:`.basins`; ParameterError 'target' when the two
-    share no saddle — use :func:`mean_first_passage_time` for any pair in 1-D)."""
+    share no saddle — use :func:`mean_first_passage_time` for any pair in 1-D).
+    ``log=True`` returns ln τ (for barriers beyond e^709)."""
     T = positive("T", T)
     b = basins(pot)
     start, target = b.check_index("start", start), b.check_index("target", target)
@@ -56,18 +68,18 @@ def kramers_time(pot: Potential, T: float, start: int, target: int) -> float:
                 "potential", pot.name, "Kramers' formula needs non-degenerate minimum and top"
             )
         pref = 2 * np.pi * np.sqrt(Db / Da) / np.sqrt(curv)
-        return float(pref * np.exp(dpsi))
+        return _time(np.log(pref) + dpsi, log, T)
     D = isotropic_diffusion(pot, T)
     ev_b = np.linalg.eigvalsh(s.hessian)
     pref = 2 * np.pi / abs(ev_b[0]) * np.sqrt(abs(np.prod(ev_b)) / np.linalg.det(a.hessian))
-    return float(pref * np.exp((s.value - a.value) / D))
+    return _time(np.log(pref) + (s.value - a.value) / D, log, T)
 
 
 def _is_index(v) -> bool:
     return isinstance(v, Integral) and not isinstance(v, bool)
 
 
-def mean_first_passage_time(pot: Potential, T: float, start, target) -> float:
+def mean_first_passage_time(pot: Potential, T: float, start, target, *, log: bool = False) -> float:
     """Exact 1-D mean first-passage time, reflecting at the far end of the domain, by
     log-space Gauss–Legendre quadrature of the double integral (module doc).
 
@@ -75,7 +87,7 @@ def mean_first_passage_time(pot: Potential, T: float, start, target) -> float:
     the minimum of basin ``start`` until first reaching the minimum of basin ``target`` — the
     time Kramers' formula approximates for adjacent basins.  As positions (floats, the
     older form, still accepted): from θ = start until first reaching θ = target.  In 1-D the
-    passage time is additive: τ(0→2) = τ(0→1) + τ(1→2)."""
+    passage time is additive: τ(0→2) = τ(0→1) + τ(1→2).  ``log=True`` returns ln τ."""
     if pot.dim != 1:
         raise ParameterError("potential", pot.name, "the exact MFPT is implemented in 1-D")
     dens = StationaryDensity(pot, T)
@@ -101,7 +113,7 @@ def mean_first_passage_time(pot: Potential, T: float, start, target) -> float:
     side = dens._log_mass_left if target > start else dens._log_mass_right
     log_inner = side(y.ravel()).reshape(y.shape)
     log_outer = dens.phi(y) - np.log(dens._D_scalar(y))
-    return float(np.exp(logsumexp(logw + log_outer + log_inner)))
+    return _time(logsumexp(logw + log_outer + log_inner), log, T)
 
 
 def relaxation_rate(pot: Potential, T: float, n_grid: int = 4000) -> float:

@@ -101,6 +101,23 @@ def _sketch(e) -> str:
     return s if len(s) <= 50 else s[:49] + "…"
 
 
+def _polished_min(pot: Potential, k: int, pts: np.ndarray, s: np.ndarray):
+    """The minimum of Σ_kk over the box: the smallest sample refined by L-BFGS-B."""
+    from scipy.optimize import minimize
+
+    fn = pot.noise_fns()[k]
+    box = np.array(pot.domain, dtype=float)
+
+    def val(z):
+        return float(np.asarray(fn(*z, *pot.values), dtype=float))
+
+    z0 = pts[int(np.argmin(s))]
+    with np.errstate(all="ignore"):
+        res = minimize(val, z0, method="L-BFGS-B", bounds=box, options={"ftol": 1e-15})
+    z = res.x if np.isfinite(res.fun) and res.fun < val(z0) else z0
+    return z, min(val(z), float(np.min(s)))
+
+
 def check_potential(pot: Potential, parameter: str | None = "potential") -> None:
     """Raise :class:`ParameterError` unless ``pot`` confines on its box (module doc).
 
@@ -140,6 +157,18 @@ def _check_cached(pot: Potential, parameter: str | None) -> None:
                     f"Σ must be positive definite on the domain; entry {k} is {s[np.argmax(bad)]:g}"
                     f" at θ={np.round(z, 6)}",
                 )
+            if np.ptp(s) > 0:  # θ-dependent: polish the smallest sample (a zero between
+                # grid points, like Σ = θ² at 0, would slip through the grid)
+                z, smin = _polished_min(pot, k, pts, s)
+                if not smin > max(1e-12 * float(np.max(s)), 1e-30):
+                    fail(
+                        "noise",
+                        _sketch(pot.noise_cov[k]),
+                        f"Σ must be positive definite on the domain; entry {k} falls to "
+                        f"{smin:.3g} at θ={np.round(z, 6)} (singular diffusion)",
+                    )
+            elif not s[0] > 1e-30:
+                fail("noise", _sketch(pot.noise_cov[k]), f"Σ entry {k} = {s[0]:g} is singular")
     why_unbounded = unbounded_below(pot)
     mins = find_minima(pot)
     if not mins:

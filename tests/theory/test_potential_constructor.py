@@ -178,6 +178,8 @@ BAD = [
     (dict(noise=-1), "noise"),
     (dict(noise=0), "noise"),
     (dict(noise=x), "noise"),  # negative on half the box
+    (dict(noise=x**2, domain=(-2, 2.3)), "noise"),  # zero at 0, between grid points
+    (dict(noise=1e-200 + x**2 * 1e-190), "noise"),  # numerically singular
     (dict(noise=[1, 2]), "noise"),
     (dict(noise=sp.eye(2)), "noise"),
     (dict(domain=(2, -2)), "domain"),  # reversed
@@ -251,3 +253,20 @@ def test_entry_points_refuse_hand_built_potentials():
         with pytest.raises(ParameterError) as e:
             Potential(**fields)
         assert e.value.parameter == param
+
+
+def test_times_beyond_float_range_need_log():
+    """At T = 1e-4 the barrier gives e^{ΔL/D} ≈ e^{6000}: refused as a float (never inf),
+    returned as its logarithm with log=True."""
+    pot = two_minima_1d()
+    T = 1e-4
+    for fn in (kramers_time, mean_first_passage_time):
+        with pytest.raises(ParameterError) as e:
+            fn(pot, T, 0, 1)
+        assert e.value.parameter == "T"
+    lk = kramers_time(pot, T, 0, 1, log=True)
+    lm = mean_first_passage_time(pot, T, 0, 1, log=True)
+    assert 5000 < lk < 8000 and abs(lk - lm) < 0.01  # Kramers' O(D/ΔL) error, in log
+    assert np.exp(kramers_time(pot, 0.05, 0, 1, log=True)) == pytest.approx(
+        kramers_time(pot, 0.05, 0, 1), rel=1e-12
+    )
