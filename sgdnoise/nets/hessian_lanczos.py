@@ -41,6 +41,7 @@ import scipy.linalg
 import scipy.sparse.linalg
 import torch
 
+from ..errors import ParameterError
 from ..validation import choice, integer, positive
 
 BOUNDS = ("residual", "gap")
@@ -150,6 +151,7 @@ def lanczos(
     device: torch.device | str = "cpu",
     vectors: bool = False,
     bound: str = "residual",
+    v0: torch.Tensor | None = None,
 ) -> Spectrum:
     """The k largest (algebraic) eigenvalues of the symmetric operator ``matvec`` on R^n with
     a-posteriori error bounds.
@@ -157,7 +159,8 @@ def lanczos(
     Stops when the top k Ritz values all satisfy ``bound_i ≤ tol · |θ_i|`` (relative error
     bound; module docstring), or the Krylov space is exhausted (then the Ritz values are exact
     and ``converged`` is True).  ``history[j]``/``bound_history[j]`` are the top Ritz value
-    and its bound after ``j + 1`` products.
+    and its bound after ``j + 1`` products.  ``v0``: the start vector (default: Gaussian from
+    ``seed``).
     """
     k = integer("k", k, minimum=1, maximum=n)
     max_iter = integer("max_iter", max_iter, minimum=1)
@@ -184,9 +187,17 @@ def lanczos(
         state["converged"] = done
         return done
 
-    alphas, betas, b, Q = krylov_tridiagonal(
-        matvec, start_vector(n, seed, dtype, device), m, stop=stop
-    )
+    if v0 is None:
+        q0 = start_vector(n, seed, dtype, device)
+    else:
+        q0 = torch.as_tensor(v0).to(device=device, dtype=dtype).reshape(-1)
+        norm = torch.linalg.vector_norm(q0)
+        if q0.numel() != n or not bool(torch.isfinite(norm)) or float(norm) == 0:
+            raise ParameterError(
+                "v0", f"shape {tuple(q0.shape)}", f"must be a finite nonzero {n}-vector"
+            )
+        q0 = q0 / norm
+    alphas, betas, b, Q = krylov_tridiagonal(matvec, q0, m, stop=stop)
     theta, s, resid, bnd = state["theta"], state["s"], state["resid"], state["bnd"]
     converged = state["converged"]
     if not converged and (len(alphas) == n or b <= 1e-12 * max(np.max(np.abs(theta)), 1e-300)):

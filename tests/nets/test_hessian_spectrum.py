@@ -63,8 +63,8 @@ def case():
 @pytest.mark.parametrize("tol", [1e-2, 1e-4, 1e-8])
 def test_lambda_max_error_within_its_bound(case, tol, bound):
     x, y, net, _, ev = case
-    for seed in range(3):
-        r = hessian_top_eigenvalues(net, x, y, tol=tol, seed=seed, bound=bound)
+    for seed, start in [(0, "mixed"), (1, "mixed"), (2, "random")]:
+        r = hessian_top_eigenvalues(net, x, y, tol=tol, seed=seed, bound=bound, start=start)
         assert r.converged
         assert r.bound <= tol * abs(r.value)
         # the true error against dense eigvalsh never exceeds the returned bound
@@ -227,6 +227,7 @@ def test_bad_input(case):
         (dict(x=x, y=y, k=10**6), "k"),
         (dict(x=x, y=y, max_iter=0), "max_iter"),
         (dict(x=x, y=y, seed=-1), "seed"),
+        (dict(x=x, y=y, start="gradient"), "start"),
     ]
     xn = x.clone()
     xn[0, 0] = float("nan")
@@ -235,6 +236,9 @@ def test_bad_input(case):
         with pytest.raises(ParameterError) as e:
             hessian_top_eigenvalues(net, **kw)
         assert e.value.parameter == name, (kw, e.value)
+    with pytest.raises(ParameterError) as e:
+        lanczos(lambda v: v, 5, v0=torch.zeros(5))
+    assert e.value.parameter == "v0"
     with pytest.raises(ParameterError) as e:
         hessian_top_eigenvalues("net", x, y)
     assert e.value.parameter == "model"
