@@ -10,9 +10,9 @@ two ways alternating first, so that load on a shared machine hits both alike.  F
 * ``ratios.grid_batched_over_per_run`` — Σ per-run wall / Σ batched wall (target ≥ 4);
 * ``fraction_of_peak[width]`` — the batched runs' useful float32 FLOP/s at that width
   (training: 6·B·Σ n_in·n_out per member-step, less the first layer's unneeded input
-  gradient; evaluations: 2·Σ n_in·n_out per point) over the machine's float32 matmul peak,
-  the median of 1024³ products timed before and after the grid (target ≥ 0.4 for
-  widths ≥ 128);
+  gradient; evaluations: 2·Σ n_in·n_out per point) over the machine's float32 matmul peak
+  measured around each group's batched run (median of six 1024³ products: the load on a
+  shared machine drifts several-fold within a run) (target ≥ 0.4 for widths ≥ 128);
 * ``max_abs_metric_difference`` — the largest difference between the two ways' late test
   accuracies (0 on CPU: members follow the single runs bit for bit).
 """
@@ -87,9 +87,14 @@ def bench_grid(data_dir, device, quick: bool, seeds: int | None = None) -> dict:
                 order = (batched, per_run) if groups % 2 == 0 else (per_run, batched)
                 times, res = {}, {}
                 for fn in order:
+                    if fn is batched:  # the peak under the load of this moment
+                        local = matmul_rates(3)
                     t0 = time.perf_counter()
                     res[fn.__name__] = fn()
                     times[fn.__name__] = time.perf_counter() - t0
+                    if fn is batched:
+                        local += matmul_rates(3)
+                rates += local
                 groups += 1
                 per_run_s += times["per_run"]
                 batched_s += times["batched"]
@@ -110,16 +115,17 @@ def bench_grid(data_dir, device, quick: bool, seeds: int | None = None) -> dict:
                 flops = n_steps * per_step + evals * 2 * macs
                 acc = by_width.setdefault(w, [0.0, 0.0])
                 acc[0] += flops
-                acc[1] += times["batched"]
+                acc[1] += times["batched"] * statistics.median(local) * 1e9
                 print(
                     f"grid {f.name} k={w} B={b}: {len(configs)} runs, ensemble {size}, "
                     f"per-run {times['per_run']:.2f} s, batched {times['batched']:.2f} s",
                     flush=True,
                 )
-    # the peak: the median of products timed before and after the grid (the load drifts)
     rates += matmul_rates()
     peak = statistics.median(rates)
-    frac = {str(w): fl / t / 1e9 / peak for w, (fl, t) in sorted(by_width.items())}
+    # per width: useful FLOPs over Σ (batched time × the peak timed around that group), as
+    # the load on a shared machine drifts by several times within one run
+    frac = {str(w): fl / cap for w, (fl, cap) in sorted(by_width.items())}
     return {
         "runs": sum(len(f.lrs) * len(widths_of(f)) * len(s.batches) * n_seeds for f in fams),
         "seeds": n_seeds,
