@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 
+from sgdnoise.display import formula, show
 from sgdnoise.simulate.langevin import langevin_ensemble
 from sgdnoise.simulate.sgd import sgd_chains
 from sgdnoise.theory import finite_sample as fs
@@ -41,7 +42,7 @@ L = h * th**2 / 2
 D = T * (s0 + s2 * th**2) / 2
 p = fokker_planck.stationary_density_1d(L, D, th)
 display_p = sp.simplify(p)
-print("p(θ) ∝", display_p)
+formula(r"p(\theta) \propto", display_p)
 print("flux / p simplifies to:", sp.simplify(fokker_planck.flux_1d(p, L, D, th) / p))
 assert fokker_planck.is_stationary_1d(p, L, D, th)
 
@@ -57,7 +58,7 @@ assert fokker_planck.is_stationary_1d(p, L, D, th)
 
 # %%
 H, S, C = ou.lyapunov_symbolic(2)
-print("C_00 =", sp.factor(C[0, 0]))
+formula("C_{00}", sp.factor(C[0, 0]))
 print("Σ = H  ⇒  C = (T/2) I :", ou.isotropic_when_noise_is_curvature(2))
 H1, S1, C1 = ou.lyapunov_symbolic(1, lr=True)
 print("finite-η SGD, 1-D: C =", sp.factor(C1[0, 0]), " (→ TΣ/(2H) as η → 0)")
@@ -71,7 +72,7 @@ print("finite-η SGD, 1-D: C =", sp.factor(C1[0, 0]), " (→ TΣ/(2H) as η → 
 
 # %%
 q = shift.quadratic_test_loss(1)
-print("E L_test =", q["expectation"])
+formula(r"\mathbb{E}\,L_{\mathrm{test}}", q["expectation"])
 for name, term in q["terms"].items():
     print(f"  {name:>16}: {term}")
 print("sum of terms − expectation:", sp.simplify(sum(q["terms"].values()) - q["expectation"]))
@@ -99,7 +100,7 @@ ax[1].plot(grid, train.noise(grid), label="exact Σ_N(θ)")
 ax[1].plot(grid, 0.1**2 * d2L**2 + 3.0**2, "--", label="s² L″² + τ²")
 ax[1].set(xlabel="θ", ylabel="Σ(θ)", ylim=(0, 30), title="gradient-noise variance")
 ax[1].legend()
-plt.show()
+show(fig, "bg21-finite-sample-loss-and-noise")
 
 # %% [markdown]
 # The state-dependent density versus the constant-noise one (Σ frozen at the deepest
@@ -127,7 +128,7 @@ ax.plot(grid, d_exact.pdf(grid), label="state-dependent Σ_N(θ)")
 ax.plot(grid, d_const.pdf(grid), "--", label="constant Σ (at the deepest minimum)")
 ax.set(xlabel="θ", ylabel="p(θ)", title=f"s = 0.25, τ = 1, T = {T1}")
 ax.legend()
-plt.show()
+show(fig, "bg21-stationary-law")
 print(
     "KS distance between the two:",
     np.max(np.abs(d_exact.marginal_cdf(grid) - d_const.marginal_cdf(grid))).round(4),
@@ -164,7 +165,7 @@ ax.plot(grid, dens.pdf(grid), "k", label="FP density, state-dependent Σ_N")
 ax.plot(grid, const.pdf(grid), "k:", label="FP density, constant Σ")
 ax.set(xlabel="θ", title=f"stationary law at T = {T0}")
 ax.legend(fontsize=8)
-plt.show()
+show(fig, "bg21-relaxation")
 split = train.potential.split_offset
 print(
     "wide-basin fraction: SGD",
@@ -213,7 +214,7 @@ ax.plot(temps, second, "g--", label="BG21 second-order formula")
 ax.plot(*zip(*measured, strict=True), "o", label="minibatch SGD")
 ax.set(xlabel="T = η/B", ylabel="E L_test", title="domain shift δ = −0.3")
 ax.legend()
-plt.show()
+show(fig, "bg21-shift-test-loss")
 print("measured:", [(t, round(m, 4)) for t, m in measured])
 
 # %% [markdown]

@@ -10,13 +10,11 @@
 # %%
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from sgdnoise.display import formula, show
 from sgdnoise.nets import lambda_max, make_model, synthetic_dataset, train
 from sgdnoise.theory import stability as st
 
@@ -29,7 +27,8 @@ torch.set_num_threads(1)
 # $|1-\eta\lambda| > 1$, i.e. past $\eta_c = 2/\lambda$.
 
 # %%
-print("critical rate:", st.derive_critical_lr(), "  edge-of-stability sharpness:", st.EOS_SHARPNESS)
+formula(r"\eta_c", st.derive_critical_lr(), rhs="GD on ½λx² is stable below it")
+formula(r"\lambda_{\max}^{\mathrm{EoS}}", st.EOS_SHARPNESS, rhs="Cohen et al. 2021")
 H = np.diag([4.0, 1.0])
 for factor in (0.95, 1.05):
     x = np.array([1.0, 1.0])
@@ -89,6 +88,7 @@ ax.set_xlabel("GD step")
 ax.set_ylabel("λmax")
 ax.legend()
 fig.tight_layout()
+show(fig, "kcl23-progressive-sharpening")
 print(f"λmax: {lam[0]:.3g} at start → {np.median(lam[len(lam) // 2 :]):.3g} late; 2/η = {2 / lr}")
 
 # %% [markdown]

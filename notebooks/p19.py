@@ -10,14 +10,12 @@
 # %%
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 import torch
 
+from sgdnoise.display import formula, show
 from sgdnoise.nets import make_model, scaled_layers, synthetic_dataset, train
 from sgdnoise.nets.parameterization import to_standard
 from sgdnoise.theory import conventions
@@ -36,8 +34,8 @@ torch.set_num_threads(1)
 
 # %%
 rate = pz.derive_equivalent_rate()
-print("η =", rate)
-print("with the NTK multiplier:", sp.simplify(rate.subs(pz.c, pz.MULTIPLIER["ntk"])))
+formula(r"\eta", rate)
+formula(r"\eta_{\mathrm{NTK}}", sp.simplify(rate.subs(pz.c, pz.MULTIPLIER["ntk"])))
 pz.check_against_convention()
 print("matches conventions.STANDARD_LR_FROM_NTK =", conventions.STANDARD_LR_FROM_NTK)
 
@@ -102,6 +100,7 @@ ax.set_xlabel("width n")
 ax.set_ylabel("normalized noise scale ḡ")
 ax.set_title(f"standard param, η = {eta}, N = {N}, B = {B}")
 fig.tight_layout()
+show(fig, "p19-gbar-vs-width")
 slope = np.polyfit(np.log(widths), np.log(g_bar), 1)[0]
 print(f"log-log slope of ḡ against width: {slope:.3f} (1 expected)")
 

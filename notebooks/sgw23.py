@@ -28,6 +28,7 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
+from sgdnoise.display import formula, show
 from sgdnoise.simulate.perceptron import simulate
 from sgdnoise.theory import hinge
 from sgdnoise.theory import perceptron as pc
@@ -41,11 +42,11 @@ TEST = os.environ.get("SGDNOISE_NOTEBOOK_TEST") == "1"
 # The loss and its subgradient are defined once, symbolically:
 
 # %%
-print("loss   :", hinge.HINGE)
-print("dl/do  :", hinge.DHINGE_DO)
-print("Z_chi  :", pc.NORMALIZATION)
-print("c_chi  :", pc.C_CHI, "  (P(|x1|<eps) ~ c_chi eps^(1+chi))")
-print("m_chi  :", pc.M_CHI, "  (E[|x1| 1(|x1|<eps)] ~ m_chi eps^(2+chi))")
+formula(r"\ell(o)", hinge.HINGE)
+formula(r"\partial\ell/\partial o", hinge.DHINGE_DO)
+formula(r"Z_\chi", pc.NORMALIZATION)
+formula(r"c_\chi", pc.C_CHI, rhs="P(|x₁| < ε) ≈ c_χ ε^(1+χ)")
+formula(r"m_\chi", pc.M_CHI, rhs="E[|x₁| 1(|x₁| < ε)] ≈ m_χ ε^(2+χ)")
 
 # %% [markdown]
 # Sampling through x₁ = s·√(2G), G ~ Gamma((χ+1)/2): the histogram matches the density, and
@@ -68,7 +69,7 @@ ax1.set_xlabel("x₁")
 ax2.set_xlabel("ε")
 ax2.set_ylabel("P(|x₁| < ε)")
 ax2.legend()
-fig
+show(fig, "sgw23-boundary-density")
 
 # %% [markdown]
 # ## 2. The scaling argument, solved by sympy
@@ -153,7 +154,7 @@ ax2.semilogx(ck, exact, "-", label="exact formula")
 ax2.set_xlabel("SGD steps")
 ax2.set_ylabel("test error")
 ax2.legend()
-fig
+show(fig, "sgw23-weights-and-test-error")
 
 # %% [markdown]
 # At these sizes ‖Δw_⊥‖/(T√d) still drifts slowly downward with P (exponent ≈ −0.1 at d = 16,

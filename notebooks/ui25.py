@@ -12,9 +12,11 @@
 # %%
 import os
 
+import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 
+from sgdnoise.display import formula, show
 from sgdnoise.simulate.schedulers import run_sgd
 from sgdnoise.theory import schedules as S
 from sgdnoise.theory import ui25
@@ -32,7 +34,7 @@ SMALL = os.environ.get("SGDNOISE_NOTEBOOK_TEST") == "1"
 eta, L, G, s2, b = sp.symbols("eta L G sigma2 b", positive=True)
 expected_decrease = -eta * G + L / 2 * eta**2 * (G + s2 / b)
 one_step = sp.collect(sp.expand(expected_decrease), G)
-print("E f(θ_{t+1}) − f(θ_t) ≤", one_step)
+formula(r"\mathbb{E} f(\theta_{t+1}) - f(\theta_t) \le", one_step)
 assert sp.simplify(one_step - (-eta * (1 - L * eta / 2) * G + L * s2 * eta**2 / (2 * b))) == 0
 
 # %% [markdown]
@@ -50,7 +52,7 @@ Delta, V, B, emax, Gmin = sp.symbols("Delta V_T B_T eta_max G_min", positive=Tru
 solved = sp.solve(sp.Eq((1 - L * emax / 2) * B * Gmin, Delta + L * s2 * V / 2), Gmin)[0]
 expr, syms = ui25.bound_expr()
 assert sp.simplify(solved - expr.subs(dict(zip(syms, (Delta, L, s2, V, B, emax))))) == 0
-print("bound =", sp.simplify(solved))
+formula(r"\min_t \mathbb{E}\|\nabla f(\theta_t)\|^2 \le", sp.simplify(solved), rhs="UI25")
 
 # %% [markdown]
 # ## 3. Rates, scheduler by scheduler
@@ -132,6 +134,7 @@ for Lval in (1.0, 15.0):
 prob = noisy_quadratic(n_samples=64 if SMALL else 512, seed=0)
 n_steps = 150 if SMALL else 1500
 K = n_steps // 10
+fig, ax = plt.subplots(figsize=(6, 3.5))
 for sch in [
     S.scheduler_i("cosine", 0.9 / prob.L, 4),
     S.scheduler_ii("cosine", 0.9 / prob.L, 4, 2, K),
@@ -143,10 +146,16 @@ for sch in [
     pb = ui25.prefix_bound(ex, prob.gap, prob.L, prob.sigma2)
     rm = run.running_min()
     assert np.all(rm[1:] <= pb[run.steps[1:] - 1])
+    (line,) = ax.loglog(run.steps[1:], rm[1:], label=sch.name.split(" ")[0])
+    ax.loglog(np.arange(1, n_steps + 1), pb, ls="--", color=line.get_color(), lw=0.8)
     print(
         f"{sch.name:35s} min E‖∇f‖² = {rm[-1]:.3e}   bound = {pb[-1]:.3e}   "
         f"samples = {run.samples[-1]}"
     )
+ax.set_xlabel("step t")
+ax.set_ylabel("running min of E‖∇f‖²  (dashed: bound)")
+ax.legend(fontsize=7)
+show(fig, "ui25-simulation-under-bound")
 
 # %% [markdown]
 # ## 5. The floor of scheduler (i) (`ui25-floor`) and time to a target (`ui25-acceleration`)

@@ -1,5 +1,6 @@
 """Every notebook in notebooks/ is a jupytext percent-format script that parses into a real
-notebook and runs top to bottom (in a subprocess, on Agg, inside a scratch folder)."""
+notebook and runs top to bottom (in a subprocess, on Agg, inside a scratch folder); run as a
+script, each saves its figures as PNGs (``sgdnoise.display.show``) instead of showing them."""
 
 import os
 import subprocess
@@ -32,3 +33,6 @@ def test_notebook_executes(path, tmp_path, repo_root):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    figures = sorted((tmp_path / "figures").glob("*.png"))
+    assert figures, "a derivation shows its figures: run as a script it saves them"
+    assert all(f.read_bytes()[:4] == b"\x89PNG" for f in figures)
