@@ -464,7 +464,15 @@ def laplace_log_weights(
                         "use the density's basin masses",
                     ) from None
             phi0 = float(dens.phi(np.array([z]))[0])
-            f2 = float(d2phi(z, T))
+            try:
+                with np.errstate(all="ignore"):
+                    f2 = float(np.asarray(d2phi(np.float64(z), T), dtype=float))
+            except ZeroDivisionError:
+                f2 = np.nan
+            if not (np.isfinite(phi0) and np.isfinite(f2) and f2 > 0):
+                raise ParameterError(
+                    "T", T, f"Laplace's method fails at this T near the minimum {z:.6g}"
+                )
             lw = -phi0 + 0.5 * np.log(2 * np.pi / f2)
             if order == 1:
                 f3, f4 = float(d3phi(z, T)), float(d4phi(z, T))

@@ -111,9 +111,18 @@ def _polished_min(pot: Potential, k: int, pts: np.ndarray, s: np.ndarray):
     def val(z):
         return float(np.asarray(fn(*z, *pot.values), dtype=float))
 
+    if pot.dim == 1:  # a polynomial Σ: its real roots in the box, exactly
+        S = sp.sympify(pot.substituted()[1][k])
+        (t,) = pot.coords
+        if S.is_polynomial(t) and sp.degree(S, t) >= 1:
+            r = np.roots([float(c) for c in sp.Poly(S, t).all_coeffs()])
+            r = r[np.abs(r.imag) < 1e-7 * (1 + np.abs(r))].real
+            r = r[(r >= box[0, 0]) & (r <= box[0, 1])]
+            if r.size:
+                return np.array([r[0]]), min(0.0, val([r[0]]))
     z0 = pts[int(np.argmin(s))]
     with np.errstate(all="ignore"):
-        res = minimize(val, z0, method="L-BFGS-B", bounds=box, options={"ftol": 1e-15})
+        res = minimize(val, z0, method="L-BFGS-B", bounds=box, options={"ftol": 0.0, "gtol": 0.0})
     z = res.x if np.isfinite(res.fun) and res.fun < val(z0) else z0
     return z, min(val(z), float(np.min(s)))
 
