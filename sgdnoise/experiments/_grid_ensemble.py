@@ -22,8 +22,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..sweeps.executors import LocalExecutor
-from ..sweeps.spec import canonical_json
-from ..sweeps.worker import _function, failed_outcome, normalize
+from ..sweeps.spec import canonical_json, resolve_function
+from ..sweeps.worker import failed_outcome, normalize
+
+_resolved: dict[str, Callable] = {}
+
+
+def _function(ref: str) -> Callable:
+    """The function ``ref`` names, imported once per process."""
+    fn = _resolved.get(ref)
+    if fn is None:
+        fn = _resolved[ref] = resolve_function(ref)
+    return fn
 
 
 @dataclass(frozen=True)
