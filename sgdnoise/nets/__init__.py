@@ -8,7 +8,8 @@
 * training: :func:`train` → :class:`TrainResult` (SGD, SAM, schedules, stopping, divergence);
 * measurements: :class:`HessianOperator`, :func:`hessian_top_eigenvalues`, :func:`lambda_max`,
   :func:`lanczos`, :func:`power_iteration`, :func:`full_gradient_norm`, :func:`weight_change`,
-  :func:`evaluate`;
+  :func:`evaluate`; the spectrum beyond λmax: :func:`hessian_trace` (Hutchinson / Hutch++
+  with its standard error), :func:`hessian_spectral_density` (stochastic Lanczos quadrature);
 * :func:`train_ensemble`: many small models trained at once with ``torch.func.vmap``.
 """
 
@@ -26,6 +27,15 @@ from .hessian import (
     lanczos,
     power_iteration,
 )
+from .hessian_spectrum import (
+    SpectralDensity,
+    TraceEstimate,
+    hessian_spectral_density,
+    hessian_trace,
+    hutchinson_trace,
+    hutchpp_trace,
+    lanczos_quadrature,
+)
 from .losses import hinge_margin_loss, make_loss
 from .metrics import evaluate, full_gradient, full_gradient_norm, snapshot, weight_change
 from .models import make_model
@@ -35,16 +45,23 @@ from .trainer import TrainResult, train
 __all__ = [
     "Dataset",
     "HessianOperator",
+    "SpectralDensity",
     "Spectrum",
+    "TraceEstimate",
     "TrainResult",
     "eigsh_top",
     "evaluate",
     "full_gradient",
     "full_gradient_norm",
+    "hessian_spectral_density",
     "hessian_top_eigenvalues",
+    "hessian_trace",
     "hinge_margin_loss",
+    "hutchinson_trace",
+    "hutchpp_trace",
     "lambda_max",
     "lanczos",
+    "lanczos_quadrature",
     "load_cifar10",
     "load_dataset",
     "load_mnist",
