@@ -3,8 +3,11 @@
 The blocks of one page run in order in one fresh interpreter (a page's later blocks may use
 names an earlier block defined, as a reader copying them into one session would), inside a
 scratch folder laid out like the repository's neighbourhood, so a block's ``../shared/data``
-finds the real data.  A block that cannot run on a machine like CI's says so in an HTML
-comment on the line before it, ``<!-- not run: REASON -->``, and the reason is required.
+finds the real data.  A page of self-contained recipes says so with
+``<!-- blocks: independent -->``: each of its blocks then runs in its own interpreter (a
+sweep's workers re-import their script, so a recipe must not carry the page before it).  A
+block that cannot run on a machine like CI's says so in an HTML comment on the line before
+it, ``<!-- not run: REASON -->``, and the reason is required.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```\s*$", re.M | re.S)
 NOT_RUN = re.compile(r"<!--\s*not run:\s*(?P<reason>.*?)\s*-->\s*$")
+INDEPENDENT = "<!-- blocks: independent -->"
 
 
 def python_blocks(text: str) -> list[tuple[int, str, str | None]]:
@@ -53,10 +57,18 @@ def test_doc_code_blocks_run(page, tmp_path, repo_root, shared_data):
     if not run:
         pytest.skip(f"{page.name}: every block needs what CI lacks (reasons given)")
     # ../shared/data from the scratch working folder resolves to the real data
-    work = tmp_path / "work"
-    work.mkdir()
     (tmp_path / "shared").symlink_to(shared_data.parent, target_is_directory=True)
-    script = "\n".join(f"# --- {page.name}, line {line}\n{code}" for line, code in run)
+    scripts = [[(line, code)] for line, code in run]
+    if INDEPENDENT not in page.read_text():
+        scripts = [run]
+    for i, blocks in enumerate(scripts):
+        work = tmp_path / f"work{i}"
+        work.mkdir()
+        _run_script(page, blocks, work, repo_root)
+
+
+def _run_script(page, blocks, work, repo_root):
+    script = "\n".join(f"# --- {page.name}, line {line}\n{code}" for line, code in blocks)
     (work / "page.py").write_text(script)
     env = dict(
         os.environ,
@@ -72,4 +84,5 @@ def test_doc_code_blocks_run(page, tmp_path, repo_root, shared_data):
         text=True,
         timeout=600,
     )
-    assert proc.returncode == 0, f"{page.name}:\n" + proc.stdout[-2000:] + proc.stderr[-4000:]
+    where = f"{page.name}:{blocks[0][0]}"
+    assert proc.returncode == 0, f"{where}:\n" + proc.stdout[-2000:] + proc.stderr[-4000:]

@@ -35,7 +35,7 @@ from ..errors import ParameterError
 from ..theory.potentials import Potential
 from ..validation import boolean, integer, positive
 from . import codegen
-from .outcome import Outcome, Target, as_target, passage_times
+from .outcome import Outcome, Target, as_target, passage_times, starting_points
 from .parallel import chunk_streams, resolve_threads, run_chunks
 from .templates import langevin as _template
 
@@ -118,21 +118,7 @@ def _initial_positions(pot: Potential, x0, n: int) -> np.ndarray:
         from ..theory.basins import minima
 
         x0 = minima(pot)[0].location
-    try:
-        arr = np.array(x0, dtype=float)
-    except (TypeError, ValueError):
-        raise ParameterError("x0", x0, "must be a point or an array of points") from None
-    if arr.ndim == 0:
-        arr = np.full((n, pot.dim), float(arr))
-    elif arr.ndim == 1:
-        if arr.shape[0] != pot.dim:
-            raise ParameterError("x0", x0, f"must have {pot.dim} coordinates")
-        arr = np.tile(arr, (n, 1))
-    elif arr.shape != (n, pot.dim):
-        raise ParameterError("x0", arr.shape, f"must be a point or shape ({n}, {pot.dim})")
-    if not np.all(np.isfinite(arr)):
-        raise ParameterError("x0", "non-finite", "must be finite")
-    return np.ascontiguousarray(arr)
+    return starting_points(x0, n, pot.dim)
 
 
 def stability_limit(pot: Potential) -> float:

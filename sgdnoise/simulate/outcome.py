@@ -28,6 +28,29 @@ DONE, DIVERGED = 0, 1
 STATUS_NAMES = ("done", "diverged")
 
 
+def starting_points(x0, n: int, dim: int) -> np.ndarray:
+    """``x0`` as an (n, dim) C-contiguous float array: a scalar or one point is repeated for
+    every particle; n points are taken as given ((n,) allowed in 1-D, e.g. a stationary
+    sampler's draw).  The one reading of a starting point shared by every simulator."""
+    try:
+        arr = np.array(x0, dtype=float)
+    except (TypeError, ValueError):
+        raise ParameterError("x0", x0, "must be a point or an array of points") from None
+    if arr.ndim == 0:
+        arr = np.full((n, dim), float(arr))
+    elif arr.ndim == 1 and dim == 1 and arr.shape[0] == n:
+        arr = arr[:, None].copy()
+    elif arr.ndim == 1 and arr.shape[0] == dim:
+        arr = np.tile(arr, (n, 1))
+    elif arr.shape != (n, dim):
+        raise ParameterError(
+            "x0", arr.shape, f"must be a point ({dim} coordinates) or hold {n} starting points"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ParameterError("x0", "non-finite", "must be finite")
+    return np.ascontiguousarray(arr)
+
+
 class Outcome:
     """Per-particle status and first-passage views shared by the result types."""
 

@@ -45,7 +45,7 @@ from ..errors import ParameterError
 from ..theory.schedules import Expanded, Schedule
 from ..validation import boolean, finite, integer, positive
 from . import codegen
-from .outcome import Outcome, Target, as_target, passage_times
+from .outcome import Outcome, Target, as_target, passage_times, starting_points
 from .parallel import chunk_streams, resolve_threads, run_chunks
 from .templates import sgd as _template
 
@@ -232,21 +232,7 @@ def _initial(problem, x0, n: int) -> np.ndarray:
             except ParameterError:
                 raise ParameterError("x0", None, "is required for this loss") from None
             x0 = minima(pot)[0].location
-    try:
-        arr = np.array(x0, dtype=float)
-    except (TypeError, ValueError):
-        raise ParameterError("x0", x0, "must be a point or an array of points") from None
-    if arr.ndim == 0:
-        arr = np.full((n, dim), float(arr))
-    elif arr.ndim == 1 and dim == 1 and arr.shape[0] == n:
-        arr = arr[:, None].copy()
-    elif arr.ndim == 1 and arr.shape[0] == dim:
-        arr = np.tile(arr, (n, 1))
-    elif arr.shape != (n, dim):
-        raise ParameterError("x0", arr.shape, f"must be a point or hold {n} starting points")
-    if not np.all(np.isfinite(arr)):
-        raise ParameterError("x0", "non-finite", "must be finite")
-    return np.ascontiguousarray(arr)
+    return starting_points(x0, n, dim)
 
 
 def _schedule(schedule, lr, batch_size, n_steps):
