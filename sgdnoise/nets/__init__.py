@@ -10,14 +10,17 @@
   :func:`lanczos`, :func:`power_iteration`, :func:`full_gradient_norm`, :func:`weight_change`,
   :func:`evaluate`; the spectrum beyond λmax: :func:`hessian_trace` (Hutchinson / Hutch++
   with its standard error), :func:`hessian_spectral_density` (stochastic Lanczos quadrature);
-* :func:`train_ensemble`: many small models trained at once with ``torch.func.vmap``.
+* ensembles: :func:`train_members` trains many members of one architecture (own rate, seed,
+  SAM ρ, dropout p) as one batched SGD step, each following its single ``train`` run bit
+  for bit on CPU (per-member divergence and stopping); :func:`ensemble_size` picks how many
+  to batch; :func:`train_ensemble` is the older interface on top of it.
 """
 
 from .data_cifar import load_cifar10
 from .data_mnist import load_mnist
 from .datasets import Dataset, load_dataset, synthetic_dataset
 from .device import resolve_device
-from .ensemble import train_ensemble
+from .ensemble import ensemble_size, train_ensemble, train_members
 from .hessian import (
     HessianOperator,
     Spectrum,
@@ -50,6 +53,7 @@ __all__ = [
     "TraceEstimate",
     "TrainResult",
     "eigsh_top",
+    "ensemble_size",
     "evaluate",
     "full_gradient",
     "full_gradient_norm",
@@ -74,5 +78,6 @@ __all__ = [
     "synthetic_dataset",
     "train",
     "train_ensemble",
+    "train_members",
     "weight_change",
 ]
