@@ -15,7 +15,7 @@ They load on first use (PEP 562), so ``import sgdnoise.simulate`` costs nothing 
 simulator is touched (numba and sympy take seconds to import).
 """
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 #: public name -> module (relative to this package) that defines it
 _EXPORTS = {
@@ -32,19 +32,4 @@ _EXPORTS = {
     "simulate_perceptron": ".perceptron:simulate",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    try:
-        target = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    module, _, attr = target.partition(":")
-    value = getattr(import_module(module, __name__), attr or name)
-    globals()[name] = value  # resolve once
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

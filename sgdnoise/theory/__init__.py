@@ -17,7 +17,7 @@ attribute: ``find_basins`` is :func:`.basins.basins`, ``summarize_basins`` is
 :func:`.sample_loss.sample_loss`.
 """
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 #: public name -> "module[:attribute]" (relative to this package) that defines it
 _EXPORTS = {
@@ -54,19 +54,4 @@ _EXPORTS = {
     "eos_sharpness": ".stability",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    try:
-        target = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    module, _, attr = target.partition(":")
-    value = getattr(import_module(module, __name__), attr or name)
-    globals()[name] = value  # resolve once
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
