@@ -42,12 +42,12 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError
-from ..validation import choice, in_range, integer, nonnegative, positive
+from ..validation import choice, integer, nonnegative, positive
 from .datasets import Dataset
 from .ensemble_forward import LayerStack, VmapStack, _Generators, layer_list
 from .losses import make_loss, margins, predictions
 from .sampling import SAMPLINGS, BatchSampler
-from .trainer import TrainResult
+from .trainer import TrainResult, check_run_length
 
 #: bytes of per-member working set that one CPU ensemble keeps in the last-level cache
 #: (measured on the P19 MLPs, benchmarks/nets_grid.py: beyond it the step streams the
@@ -156,14 +156,9 @@ def train_members(
     n = data.n_train
     if batch_size > n and sampling != "replacement":
         raise ParameterError("batch_size", batch_size, f"must be <= n_train={n}")
-    if epochs is not None:
-        epochs = integer("epochs", epochs, minimum=1)
-    if max_steps is not None:
-        max_steps = integer("max_steps", max_steps, minimum=1)
-    if eval_every is not None:
-        eval_every = integer("eval_every", eval_every, minimum=1)
-    if target_train_accuracy is not None:
-        target_train_accuracy = in_range("target_train_accuracy", target_train_accuracy, 0, 1)
+    epochs, max_steps, eval_every, target_train_accuracy = check_run_length(
+        epochs, max_steps, eval_every, target_train_accuracy
+    )
     if epochs is None and max_steps is None:
         raise ParameterError("max_steps", None, "give epochs or max_steps")
     x, y = data.x_train, data.y_train

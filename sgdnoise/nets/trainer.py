@@ -104,6 +104,20 @@ def _plan(
     return gen(), total
 
 
+def check_run_length(epochs, max_steps, eval_every, target_train_accuracy):
+    """The run-length arguments shared by :func:`train` and the batched ensembles, checked:
+    positive integers (or None) and an accuracy target in [0, 1]."""
+    if epochs is not None:
+        epochs = integer("epochs", epochs, minimum=1)
+    if max_steps is not None:
+        max_steps = integer("max_steps", max_steps, minimum=1)
+    if eval_every is not None:
+        eval_every = integer("eval_every", eval_every, minimum=1)
+    if target_train_accuracy is not None:
+        target_train_accuracy = in_range("target_train_accuracy", target_train_accuracy, 0, 1)
+    return epochs, max_steps, eval_every, target_train_accuracy
+
+
 def train(
     model: nn.Module,
     data: Dataset,
@@ -150,14 +164,9 @@ def train(
     weight_decay = nonnegative("weight_decay", weight_decay)
     explode_factor = positive("explode_factor", explode_factor)
     seed = integer("seed", seed, minimum=0)
-    if epochs is not None:
-        epochs = integer("epochs", epochs, minimum=1)
-    if max_steps is not None:
-        max_steps = integer("max_steps", max_steps, minimum=1)
-    if eval_every is not None:
-        eval_every = integer("eval_every", eval_every, minimum=1)
-    if target_train_accuracy is not None:
-        target_train_accuracy = in_range("target_train_accuracy", target_train_accuracy, 0, 1)
+    epochs, max_steps, eval_every, target_train_accuracy = check_run_length(
+        epochs, max_steps, eval_every, target_train_accuracy
+    )
     if epochs is None and max_steps is None and schedule is None:
         if not (stop_when_fitted or target_train_accuracy is not None):
             raise ParameterError("max_steps", None, "give epochs, max_steps or a stop criterion")
