@@ -164,7 +164,7 @@ def test_figures_draw_on_a_synthetic_grid(tmp_path):
 
 
 @pytest.mark.parametrize("scale", ["smoke", "cpu", "paper"])
-def test_spec_of_every_scale_validates_and_binds_the_worker(scale):
+def test_spec_of_every_scale_validates_and_binds_the_worker(scale, tmp_path):
     from types import SimpleNamespace
 
     from sgdnoise.experiments._bg21_cifar_worker import bg21_point
@@ -173,7 +173,8 @@ def test_spec_of_every_scale_validates_and_binds_the_worker(scale):
     from sgdnoise.theory.conventions import lr_from_temperature
 
     s = SETTINGS[scale]
-    sp = load_spec(spec(SimpleNamespace(seed=0, device="cpu"), s, "/data"))
+    # the spec loader checks that data_dir exists: any existing folder binds the worker
+    sp = load_spec(spec(SimpleNamespace(seed=0, device="cpu"), s, str(tmp_path)))
     assert len(sp) == len(s.temperatures) * len(s.batches) * s.seeds
     assert s.seeds >= 3
     for config in sp.configs():
