@@ -126,16 +126,16 @@ def test_check_point_refuses(key, value):
     assert e.value.parameter == key
 
 
-def test_specs_are_valid_sweeps():
+def test_specs_are_valid_sweeps(tmp_path):
     for scale in ("smoke", "cpu", "paper"):
         for g in phase.PHASE[scale].grids:
-            spec = load_spec(phase.phase_spec(g, scale, "/nowhere"))
+            spec = load_spec(phase.phase_spec(g, scale, str(tmp_path)))
             assert spec.function == FUNCTION
             assert len(spec) == len(g.alpha) * len(g.T) * len(g.seeds)
             assert {c["T"] for c in spec.configs()} == set(g.T)
             assert {c["dataset"] for c in spec.configs()} == {g.net.dataset}
         s = tc.TC[scale]
-        spec = load_spec(tc.tc_spec(s, scale, "/nowhere"))
+        spec = load_spec(tc.tc_spec(s, scale, str(tmp_path)))
         assert {c["n_train"] for c in spec.configs()} == set(s.P)
         assert {c["alpha"] for c in spec.configs()} == {s.alpha}
         # every criterion a scale judges is declared, and smoke judges the machinery only
