@@ -104,8 +104,8 @@ def run_grid(
     ``capped``: the name of a boolean metric that marks a run stopped by its cap; such a
     done run gets status ``capped`` (criteria that need a fitted time must exclude it).
     ``ensemble``: :class:`~._grid_ensemble.EnsemblePlan` s — the runs of those per-run
-    workers are trained as batched ensembles (:class:`~._grid_ensemble.EnsembleExecutor`),
-    recorded per run under the same keys.
+    workers are trained as batched ensembles (the sweeps' :class:`~sgdnoise.sweeps.Batch`
+    hook), recorded per run under the same keys.
     Returns ``(frame, summaries)``.
     """
     from ..validation import choice
@@ -114,18 +114,17 @@ def run_grid(
     from ..sweeps import Store, run_sweep
     from ..sweeps.executors import LocalExecutor
     from ..sweeps.spec import load_spec, run_key
+    from ._grid_ensemble import batch_for
 
     store = ctx.out_dir / store_name
-    if ensemble:
-        from ._grid_ensemble import EnsembleExecutor
-
-        ex = EnsembleExecutor(workers, list(ensemble))
-    else:
-        ex = LocalExecutor(workers)
+    ex = LocalExecutor(workers)
     summaries = []
     try:
         for spec in specs:
-            summaries.append(run_sweep(spec, store, executor=ex, progress=ctx.progress))
+            batch = batch_for(spec["function"], ensemble) if ensemble else None
+            summaries.append(
+                run_sweep(spec, store, executor=ex, progress=ctx.progress, batch=batch)
+            )
     finally:
         ex.close()
     with Store(store) as st:

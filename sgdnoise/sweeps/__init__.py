@@ -5,6 +5,7 @@ analysis and plots (DESIGN.md §6).
 - :mod:`.store`     the SQLite results store (WAL, one writer, resumable, pandas export);
 - :mod:`.executors` local process pool and Dask distributed;
 - :mod:`.runner`    :func:`run_sweep` (resume, progress bar);
+- :mod:`.batching`  :class:`Batch`: several grid points as one task (batched ensembles);
 - :mod:`.analysis`  optimum per group with seed spread, power-law fits, T_c, data collapse;
 - :mod:`.plots`     phase-diagram heat maps, collapse plots, curves (matplotlib Figure API);
 - :mod:`.report`    markdown + PNG report of a store;
@@ -26,6 +27,7 @@ _EXPORTS = {
     "SCHEMA_VERSION": "store",
     "run_sweep": "runner",
     "SweepSummary": "runner",
+    "Batch": "batching",
     "LocalExecutor": "executors",
     "DaskExecutor": "executors",
     "make_executor": "executors",

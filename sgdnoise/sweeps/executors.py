@@ -1,10 +1,13 @@
 """Where runs execute: a local process pool (the default) or a Dask distributed cluster.
 
-Both executors offer the same four calls, used by :mod:`sgdnoise.sweeps.runner`:
+Both executors offer the same calls, used by :mod:`sgdnoise.sweeps.runner`:
 
 * ``capacity``: how many runs execute at once (the runner keeps about twice that many in
   flight, so a killed coordinator loses only those);
 * ``submit(ref, key, config) -> future`` running :func:`sgdnoise.sweeps.worker.execute`;
+* ``submit_batch(ref, keys, configs) -> future`` running
+  :func:`sgdnoise.sweeps.worker.execute_batch` (several points as one task, see
+  :mod:`sgdnoise.sweeps.batching`), and ``outcomes(future, keys) -> list[dict]``;
 * ``wait(futures, timeout) -> (done, not_done)``, returning when at least one is done;
 * ``outcome(future, key) -> dict``: the worker's outcome, or a ``failed`` outcome when the
   worker itself was lost (a crashed process, a killed Dask worker).
@@ -34,7 +37,7 @@ import uuid
 
 from ..errors import ParameterError
 from ..validation import integer, positive
-from .worker import execute, failed_outcome
+from .worker import execute, execute_batch, failed_outcome
 
 EXECUTORS = ("local", "dask")
 
@@ -175,11 +178,18 @@ class LocalExecutor:
     def describe(self) -> str:
         return f"local process pool, {self.workers} workers"
 
-    def submit(self, ref: str, key: str, config: dict):
+    def _ready(self) -> None:
         if self._broken:  # a worker died: the old pool refuses work, start a new one
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._start()
+
+    def submit(self, ref: str, key: str, config: dict):
+        self._ready()
         return self._pool.submit(execute, ref, key, config)
+
+    def submit_batch(self, ref: str, keys: list[str], configs: list[dict]):
+        self._ready()
+        return self._pool.submit(execute_batch, ref, list(keys), list(configs))
 
     def wait(self, futures, timeout: float | None):
         done, not_done = cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
@@ -193,6 +203,18 @@ class LocalExecutor:
             return failed_outcome(key, f"a worker process died while this run was in flight: {e}")
         except cf.CancelledError:
             return failed_outcome(key, "cancelled")
+
+    def outcomes(self, future, keys: list[str]) -> list[dict]:
+        try:
+            return future.result()
+        except cf.process.BrokenProcessPool as e:
+            self._broken = True
+            why = f"a worker process died while this task was in flight: {e}"
+        except cf.CancelledError:
+            why = "cancelled"
+        except Exception as e:  # noqa: BLE001 - e.g. a result that does not unpickle
+            why = f"task failed: {type(e).__name__}: {e}"
+        return [failed_outcome(k, why) for k in keys]
 
     def close(self, wait: bool = True) -> None:
         """Shut the pool down; ``wait=False`` (after Ctrl-C) returns without waiting for the
@@ -331,6 +353,16 @@ class DaskExecutor:
             execute, ref, key, config, key=f"sgdnoise-{key[:16]}-{uuid.uuid4().hex[:8]}", pure=False
         )
 
+    def submit_batch(self, ref: str, keys: list[str], configs: list[dict]):
+        return self.client.submit(
+            execute_batch,
+            ref,
+            list(keys),
+            list(configs),
+            key=f"sgdnoise-batch-{keys[0][:16]}-{uuid.uuid4().hex[:8]}",
+            pure=False,
+        )
+
     def wait(self, futures, timeout: float | None):
         from distributed import wait
 
@@ -346,6 +378,12 @@ class DaskExecutor:
             return future.result()
         except Exception as e:  # noqa: BLE001 - a lost worker is a failed run, not a crash
             return failed_outcome(key, f"dask: {type(e).__name__}: {e}")
+
+    def outcomes(self, future, keys: list[str]) -> list[dict]:
+        try:
+            return future.result()
+        except Exception as e:  # noqa: BLE001 - a lost worker fails each point of the task
+            return [failed_outcome(k, f"dask: {type(e).__name__}: {e}") for k in keys]
 
     def close(self, wait: bool = True) -> None:
         self.client.close()

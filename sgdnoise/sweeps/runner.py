@@ -12,6 +12,10 @@ arguments, an existing store's schema version, a Dask scheduler's reachability),
    loses at most those, and commits each outcome as it arrives;
 4. shows one progress bar: runs finished of the grid, failed and diverged counts, ETA.
 
+With ``batch=Batch(...)`` (:mod:`sgdnoise.sweeps.batching`) the runs still pending are
+grouped into tasks of several points each; "in flight" then counts tasks, every point of a
+task in flight is marked ``running``, and each point's outcome is recorded under its key.
+
 A store remembers each sweep name's worker and fixed settings (resolved: defaults
 included).  Running the same name with a changed setting is refused with one line naming
 the setting (``on_change="refuse"``, the default), or — with ``on_change="variant"`` —
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from ..validation import choice
+from .batching import Batch, check_batch, tasks
 from .executors import DaskExecutor, LocalExecutor, make_executor
 from .spec import (
     SweepSpec,
@@ -83,6 +88,7 @@ def run_sweep(
     progress: bool = True,
     connect_timeout: float = 10.0,
     on_change: str = "refuse",
+    batch: Batch | None = None,
 ) -> SweepSummary:
     """Run (or resume) the sweep ``spec`` into the SQLite file ``store``.
 
@@ -90,10 +96,12 @@ def run_sweep(
     (process pool of ``workers``), ``"dask"`` (a LocalCluster of ``workers`` processes, or
     the scheduler at ``scheduler``), or an already started executor object, which is
     then left running.  ``on_change``: what a changed fixed setting under a sweep name the
-    store already holds does (module docstring).  Raises :class:`ParameterError` on bad
-    input, with nothing written.
+    store already holds does (module docstring).  ``batch``: group pending points into
+    tasks (:class:`~sgdnoise.sweeps.batching.Batch`; None runs one point per task).
+    Raises :class:`ParameterError` on bad input, with nothing written.
     """
     choice("on_change", on_change, ON_CHANGE)
+    batch = check_batch(batch)
     spec = spec if isinstance(spec, SweepSpec) else load_spec(spec)
     keyed = [(run_key(spec.function, c), c) for c in spec.configs()]
     store = Path(store)
@@ -114,7 +122,7 @@ def run_sweep(
         with Store.create_or_open(store) as st:
             st.lock()
             st.migrate(_rekey)
-            summary = _execute(spec, keyed, st, ex, progress, on_change)
+            summary = _execute(spec, keyed, st, ex, progress, on_change, batch)
         clean = True
         return summary
     finally:
@@ -179,7 +187,13 @@ def _sweep_name(spec: SweepSpec, st: Store, on_change: str) -> str:
 
 
 def _execute(
-    spec: SweepSpec, keyed, st: Store, ex, progress: bool, on_change: str = "refuse"
+    spec: SweepSpec,
+    keyed,
+    st: Store,
+    ex,
+    progress: bool,
+    on_change: str = "refuse",
+    batch: Batch | None = None,
 ) -> SweepSummary:
     from tqdm.auto import tqdm
 
@@ -192,11 +206,11 @@ def _execute(
     target = worker_ref(spec.function)
     status = st.statuses()
     todo = [(k, c) for k, c in keyed if status[k] not in FINAL]
-    summary = SweepSummary(
-        str(st.path), sweep, ex.describe(), len(keyed), len(keyed) - len(todo), len(todo)
-    )
-    queue = iter(todo)
-    inflight: dict = {}
+    where = ex.describe() + (f", batched by {batch.function}" if batch is not None else "")
+    ran = len(todo)
+    summary = SweepSummary(str(st.path), sweep, where, len(keyed), len(keyed) - ran, ran)
+    queue = iter(tasks(batch, todo))
+    inflight: dict = {}  # future -> the keys of its task
     counts = dict.fromkeys(STATUSES, 0)
     bar = tqdm(
         total=len(keyed),
@@ -208,33 +222,45 @@ def _execute(
     )
 
     def fill():
-        batch = []
+        more = []
         if len(inflight) >= 2 * ex.capacity:
             return
-        for k, c in queue:
-            batch.append((k, c))
-            if len(inflight) + len(batch) >= 2 * ex.capacity:
+        for task in queue:
+            more.append(task)
+            if len(inflight) + len(more) >= 2 * ex.capacity:
                 break
-        if batch:
+        if more:
             # Marked before submission: a kill in between leaves them 'running' → re-run.
-            st.mark_running([k for k, _ in batch], session)
-            for k, c in batch:
-                inflight[ex.submit(target, k, c)] = k
+            st.mark_running([k for task in more for k, _ in task], session)
+            for task in more:
+                keys = [k for k, _ in task]
+                if batch is None:
+                    fut = ex.submit(target, keys[0], task[0][1])
+                else:
+                    fut = ex.submit_batch(batch.function, keys, [c for _, c in task])
+                inflight[fut] = keys
+
+    def collect(fut, keys) -> list[dict]:
+        if batch is None:
+            return [ex.outcome(fut, keys[0])]
+        return ex.outcomes(fut, keys)
 
     try:
         fill()
         while inflight:
             done, _ = ex.wait(list(inflight), timeout=1.0)
             for fut in done:
-                key = inflight.pop(fut)
-                out = ex.outcome(fut, key)
-                st.record(out, session)
-                counts[out["status"]] += 1
-                if math.isfinite(out["seconds"]):
-                    summary.task_seconds += out["seconds"]
-                    summary.task_cpu_seconds += out["cpu_seconds"]
-                bar.set_postfix(failed=counts["failed"], diverged=counts["diverged"], refresh=False)
-                bar.update(1)
+                keys = inflight.pop(fut)
+                for out in collect(fut, keys):
+                    st.record(out, session)
+                    counts[out["status"]] += 1
+                    if math.isfinite(out["seconds"]):
+                        summary.task_seconds += out["seconds"]
+                        summary.task_cpu_seconds += out["cpu_seconds"]
+                    bar.set_postfix(
+                        failed=counts["failed"], diverged=counts["diverged"], refresh=False
+                    )
+                    bar.update(1)
             fill()
     finally:
         bar.close()
@@ -242,7 +268,7 @@ def _execute(
             with st.con:
                 st.con.executemany(
                     "UPDATE runs SET status='pending' WHERE key=? AND status='running'",
-                    [(k,) for k in inflight.values()],
+                    [(k,) for keys in inflight.values() for k in keys],
                 )
     final = st.statuses([k for k, _ in keyed])
     summary.counts = {s: sum(1 for v in final.values() if v == s) for s in STATUSES}

@@ -173,3 +173,18 @@ def noisy_quadratic_sgd(
     if diverged_step is not None:
         out["diverged_step"] = diverged_step
     return out
+
+
+def noisy_quadratic_many(configs: list[dict]) -> list:
+    """:func:`noisy_quadratic_sgd` on several grid points as one task — the simplest function
+    for the batching hook (:class:`~sgdnoise.sweeps.batching.Batch`): the points run one
+    after another in one worker call, so a sweep of many short points pays one dispatch per
+    task instead of one per point.  One result per config, in order; a point whose config
+    is refused gets its exception as its result (that point alone is ``failed``)."""
+    out: list = []
+    for c in configs:
+        try:
+            out.append(noisy_quadratic_sgd(**c))
+        except Exception as e:  # noqa: BLE001 - recorded as that point's failure
+            out.append(e)
+    return out

@@ -7,6 +7,9 @@ The outcome is a plain dict (picklable, executor-agnostic)::
      "seconds": wall time of the call, "cpu_seconds": process CPU time of the call,
      "worker": "host:pid"}
 
+:func:`execute_batch` runs one task of several points (:mod:`sgdnoise.sweeps.batching`)
+and returns one such outcome per point.
+
 Workers never touch the store: the coordinating process is its only writer.  Any
 exception from the experiment, or a return value that is not a dict of numbers, becomes
 a ``failed`` outcome with the reason, never a crash of the sweep.
@@ -87,6 +90,44 @@ def execute(ref: str, key: str, config: dict) -> dict:
     out["cpu_seconds"] = time.process_time() - c0
     out["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     return out
+
+
+def execute_batch(ref: str, keys: list[str], configs: list[dict]) -> list[dict]:
+    """Run the batched experiment ``ref(configs)`` once for several points (a task of a
+    :class:`~sgdnoise.sweeps.batching.Batch`); one outcome dict per point, in order.
+
+    ``ref`` returns one result per config: what the per-run worker would return, or an
+    exception instance (that point alone is ``failed``, with the exception).  A result
+    that is not a valid outcome fails that point; an exception raised by ``ref``, or a
+    result list of the wrong length, fails every point with the traceback.  Each point's
+    ``seconds``/``cpu_seconds`` are an equal share of the task's."""
+    outs = [{"key": k, "error": None, "metrics": {}, "curves": {}} for k in keys]
+    t0 = c0 = None
+    try:
+        fn = _function(ref)
+        t0, c0 = time.perf_counter(), time.process_time()
+        results = list(fn([dict(c) for c in configs]))
+        if len(results) != len(configs):
+            raise TypeError(f"{ref} returned {len(results)} results for {len(configs)} configs")
+        for out, res in zip(outs, results):
+            try:
+                if isinstance(res, BaseException):
+                    raise res
+                out.update(normalize(res))
+            except Exception:  # noqa: BLE001 - one point's failure is that point's record
+                out.update(status="failed", error=traceback.format_exc(limit=20)[-20000:])
+    except Exception:  # noqa: BLE001 - a failed task is a failed record for each point
+        err = traceback.format_exc(limit=20)[-20000:]
+        for out in outs:
+            out.update(status="failed", error=err, metrics={}, curves={})
+    if t0 is None:
+        t0, c0 = time.perf_counter(), time.process_time()
+    share = max(len(keys), 1)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    where = f"{socket.gethostname()}:{os.getpid()}"
+    for out in outs:
+        out.update(seconds=wall / share, cpu_seconds=cpu / share, worker=where)
+    return outs
 
 
 def failed_outcome(key: str, reason: str) -> dict:

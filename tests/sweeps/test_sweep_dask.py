@@ -10,7 +10,7 @@ import time
 import pytest
 
 from sgdnoise.errors import ParameterError
-from sgdnoise.sweeps import DaskExecutor, Store, run_sweep
+from sgdnoise.sweeps import Batch, DaskExecutor, Store, run_sweep
 
 SPEC = {
     "name": "dask",
@@ -21,7 +21,8 @@ SPEC = {
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(helper_module):
+    # started after the helper module is on PYTHONPATH, so its workers can import it
     ex = DaskExecutor(workers=2)  # a LocalCluster of 2 processes on 127.0.0.1
     yield ex
     ex.close()
@@ -102,3 +103,30 @@ def test_malformed_scheduler_address(tmp_path, addr):
     with pytest.raises(ParameterError) as e:
         run_sweep(SPEC, tmp_path / "z.db", executor="dask", scheduler=addr)
     assert e.value.parameter == "scheduler"
+
+
+@pytest.mark.slow
+def test_batched_sweep_on_dask_matches_per_run(cluster, tmp_path, helper_module):
+    """Grouped points run as one Dask task each; records equal the per-run sweep's, and a
+    failing member is failed alone."""
+    flag = tmp_path / "flag"
+    flag.write_text("fail")
+    spec = {
+        "name": "mcd",
+        "function": f"{helper_module}:mc_pi",
+        "fixed": {"fail_flag": str(flag), "n": 4000},
+        "product": {"x": [2, 3], "seed": [0, 1, 2]},
+    }
+    b = Batch(function=f"{helper_module}:mc_pi_group", members=("x", "seed"), size=3)
+    s = run_sweep(spec, tmp_path / "b.db", executor=cluster, progress=False, batch=b)
+    assert (s.counts["done"], s.counts["failed"]) == (3, 3)
+    run_sweep(spec, tmp_path / "p.db", executor=cluster, progress=False)
+    with Store(tmp_path / "b.db") as a, Store(tmp_path / "p.db") as p:
+        ra = {r["key"]: r for r in a.runs()}
+        rp = {r["key"]: r for r in p.runs()}
+    assert set(ra) == set(rp)
+    for k in ra:
+        assert (ra[k]["status"], ra[k]["metrics"]) == (rp[k]["status"], rp[k]["metrics"])
+    # two tasks of three points (x = 2, then x = 3, in grid order): one worker per task
+    for x in (2, 3):
+        assert len({r["worker"] for r in ra.values() if r["config"]["x"] == x}) == 1
