@@ -177,10 +177,13 @@ def analyse_family(df: pd.DataFrame, f: Family, n_train: int) -> FamilyAnalysis:
     return FamilyAnalysis(f, per, opt.sort_values("width"), cells, seeds, n_train)
 
 
-def analyse(df: pd.DataFrame, settings, n_train: int) -> list[FamilyAnalysis]:
-    """Every family of the settings, from the grid's frame."""
+def analyse(df: pd.DataFrame, settings, n_train) -> list[FamilyAnalysis]:
+    """Every family of the settings, from the grid's frame; ``n_train``: N, one for every
+    family or a mapping family name → N (families may train on their own subsets)."""
+    n_of = n_train if isinstance(n_train, dict) else {f.name: n_train for f in settings.families}
     return [
-        analyse_family(df[df["sweep"] == f"p19-{f.name}"], f, n_train) for f in settings.families
+        analyse_family(df[df["sweep"] == f"p19-{f.name}"], f, n_of[f.name])
+        for f in settings.families
     ]
 
 
@@ -347,6 +350,15 @@ def optima_table(fams: list[FamilyAnalysis]) -> str:
                 f"{_range(p['eps_max'])} | {int(p['eps_censored'].sum())} | {_range(p['B_max'])} |"
             )
     return "\n".join(rows)
+
+
+def n_line(n_train) -> str:
+    """N as the report states it: one number, or one per family."""
+    if not isinstance(n_train, dict):
+        return str(n_train)
+    if len(set(n_train.values())) == 1:
+        return str(next(iter(n_train.values())))
+    return ", ".join(f"{v} ({k})" for k, v in n_train.items())
 
 
 def slopes_line(a: FamilyAnalysis, column: str) -> str:

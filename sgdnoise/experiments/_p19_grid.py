@@ -10,6 +10,7 @@ processes import this module by :data:`FUNCTION`; it imports torch only inside f
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -37,17 +38,33 @@ def reference_fan_in(arch: str, width: int) -> int:
 
 @dataclass(frozen=True)
 class Family:
-    """One model family: its rate grid (standard rates η or NTK rates ε) and widths k."""
+    """One model family: its rate grid (standard rates η or NTK rates ε) and widths k.
+    ``batches``, ``n_train`` and ``seeds`` override the scale's :class:`Settings` for this
+    family (None: the settings'), so that a costlier family (the BN ResNets) can run at one
+    batch size, on a smaller subset, with its own seed count; the other families' sweep
+    specs (hence their run keys) do not change."""
 
     arch: str
     parameterization: str
     batch_norm: bool
     lrs: tuple[float, ...]
     widths: tuple[int, ...]
+    batches: tuple[int, ...] | None = None
+    n_train: int | None = None
+    seeds: int | None = None
 
     @property
     def name(self) -> str:
         return f"{self.arch}-{self.parameterization}" + ("-bn" if self.batch_norm else "")
+
+    def batches_in(self, s: Settings) -> tuple[int, ...]:
+        return self.batches if self.batches is not None else s.batches
+
+    def n_train_in(self, s: Settings) -> int:
+        return self.n_train if self.n_train is not None else s.n_train
+
+    def seeds_in(self, s: Settings) -> int:
+        return self.seeds if self.seeds is not None else s.seeds
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,14 @@ def _geom(lo, hi, n, digits):
 # 3 → 48) is inside too, and both reach rates that diverge (ε_max is located).
 _STD = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 _NTK = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+# The BN ResNet (NTK parameterization: ḡ = εN/B carries no width factor of the convention,
+# so at one B a rising ḡ_opt is a rising optimal rate, not the conversion ε = ηn/σ_w²).
+# Pilot (2026-12-02, 2 seeds, N = 512, B = 32): the late accuracy peaks at ε ≈ 1–2 at k = 1
+# and ≈ 2–4 at k = 4, below 0.25 at ε = 0.5 and falling at 8 (16 is near chance at k = 1),
+# so factor-2 rates 0.5…8 hold every pilot optimum inside.  Timings on the loaded machine
+# (load 12–16): ≈ 9, 25, 80 s per run at k = 1, 2, 4 (one by one: conv_bn_ensembles).
+_BN = (0.5, 1.0, 2.0, 4.0, 8.0)
+_BN_SEEDS = 6
 
 SETTINGS = {
     # machinery check on tiny MLPs: 144 runs.  The standard rates reach η = 10 so that
@@ -88,6 +113,11 @@ SETTINGS = {
         families=(
             Family("mlp", "standard", False, (0.03, 0.1, 0.3, 1.0, 3.0, 10.0), (16, 64, 256)),
             Family("mlp", "ntk", False, (0.3, 1.0, 3.0, 10.0, 30.0, 100.0), (16, 64, 256)),
+            # the BN ResNet's machinery: ε = 32 drops it to chance (the grid moves), the
+            # optimum learns; 12 runs trained one by one (conv_bn_ensembles)
+            Family(
+                "resnet-small", "ntk", True, (1.0, 4.0, 32.0), (1, 2), batches=(32,), n_train=256
+            ),
         ),
         batches=(16, 64),
         seeds=2,
@@ -112,6 +142,16 @@ SETTINGS = {
         families=(
             Family("mlp", "standard", False, _STD, (32, 128, 512)),
             Family("mlp", "ntk", False, _NTK, (32, 128, 512)),
+            Family(
+                "resnet-small",
+                "ntk",
+                True,
+                _BN,
+                (1, 4),
+                batches=(32,),
+                n_train=512,
+                seeds=_BN_SEEDS,
+            ),
         ),
         batches=(32, 128),
         seeds=8,
@@ -236,6 +276,12 @@ def p19_points(configs: list[dict]) -> list[dict]:
     from ..nets.ensemble import train_members
     from ._netdata import dataset as load
 
+    if not _batched(c):
+        # the batched engine refuses convolutional nets with batch norm: each member is
+        # its per-run point, and p19_size gives such a task one member (the pool's
+        # processes then share the work run by run)
+        return [p19_point(**cfg) for cfg in configs]
+
     data = load(
         c["dataset"], n_train=c["n_train"], n_test=c["n_test"], data_dir=c["data_dir"],
         data_seed=c["data_seed"], image_size=c["image_size"], device=c["device"],
@@ -289,9 +335,45 @@ def p19_points(configs: list[dict]) -> list[dict]:
     return out
 
 
-def p19_size(config: dict) -> int:
-    """Members per ensemble task for this grid point's model (:func:`ensemble_size`)."""
+@functools.cache
+def conv_bn_ensembles() -> bool:
+    """Whether :func:`sgdnoise.nets.ensemble.train_members` trains convolutional members
+    with batch norm (one step of a tiny BN ConvNet on random data; when this was written
+    its ``vmap`` engine refused them, though ``torch.func.vmap`` updates stacked BN
+    statistics correctly — reported to the nets package)."""
     import torch
+
+    from ..nets import make_model
+    from ..nets.datasets import Dataset
+    from ..nets.ensemble import train_members
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(4, 3, 4, 4, generator=g), torch.tensor([0, 1, 0, 1])
+    data = Dataset("probe", "classification", x, y, x, y, 2)
+    net = make_model(
+        "convnet", input_shape=(3, 4, 4), num_outputs=2, batch_norm=True, seed=0, device="cpu"
+    )
+    try:
+        train_members([net], data, lrs=0.1, seeds=[0], batch_size=2, max_steps=1)
+    except ParameterError as e:
+        if e.parameter == "build":
+            return False
+        raise
+    return True
+
+
+def _batched(config: dict) -> bool:
+    """Whether this grid point's members train as one batched ensemble (else one by one)."""
+    return not (config["batch_norm"] and config["arch"] != "mlp") or conv_bn_ensembles()
+
+
+def p19_size(config: dict) -> int:
+    """Members per ensemble task for this grid point's model (:func:`ensemble_size`); 1
+    where the members would train one by one (:func:`conv_bn_ensembles`)."""
+    import torch
+
+    if not _batched(config):
+        return 1
 
     from ..nets import make_model
     from ..nets.ensemble import ensemble_size
@@ -332,7 +414,7 @@ def specs(ctx, s: Settings, data_dir: str) -> list[dict]:
                     "data_seed": int(ctx.seed),
                     "device": ctx.device,
                     "dataset": s.dataset,
-                    "n_train": s.n_train,
+                    "n_train": f.n_train_in(s),
                     "n_test": s.n_test,
                     "image_size": s.image_size,
                     "epochs": s.epochs,
@@ -343,26 +425,27 @@ def specs(ctx, s: Settings, data_dir: str) -> list[dict]:
                 "product": {
                     "width": list(f.widths),
                     "lr": [float(v) for v in f.lrs],
-                    "batch": list(s.batches),
-                    "seed": [int(ctx.seed) + i for i in range(s.seeds)],
+                    "batch": list(f.batches_in(s)),
+                    "seed": [int(ctx.seed) + i for i in range(f.seeds_in(s))],
                 },
             }
         )
     return out
 
 
-def n_train_of(s: Settings, data_dir: str) -> int:
-    """N in ḡ = εN/B: the training-set size the grid used."""
-    if s.n_train:
-        return int(s.n_train)
+def n_train_of(s: Settings, data_dir: str, family: Family | None = None) -> int:
+    """N in ḡ = εN/B: the training-set size the grid (or ``family``, when given) used."""
+    n = family.n_train_in(s) if family is not None else s.n_train
+    if n:
+        return int(n)
     from ..nets import load_cifar10
 
     return len(load_cifar10(data_dir, download=False)["y_train"])
 
 
 def run(ctx):
-    """Run (or resume) the scale's grid; ``(settings, frame, N)``.  p19-width and p19-bmax
-    read one grid: whichever runs second resumes a copy of the other's store."""
+    """Run (or resume) the scale's grid; ``(settings, frame, {family name: N})``.  p19-width
+    and p19-bmax read one grid: whichever runs second resumes a copy of the other's store."""
     from ..nets.files import find_data_dir
 
     s = SETTINGS[ctx.scale]
@@ -373,4 +456,4 @@ def run(ctx):
     df, _ = run_grid(
         ctx, specs(ctx, s, data_dir), workers=s.workers, failed="raise", ensemble=[ENSEMBLE]
     )
-    return s, df, n_train_of(s, data_dir)
+    return s, df, {f.name: n_train_of(s, data_dir, f) for f in s.families}

@@ -50,6 +50,11 @@ ACC_REASON = (
     "3 points of accuracy over the width span, the size of the rises the 2-seed cpu pilot "
     "(2026-11-21) measured: +0.029 and +0.056 for the MLPs over k = 32 → 512"
 )
+BN_ACC_EFFECT = 0.02
+BN_ACC_REASON = (
+    "2 points of accuracy over k = 1 → 4, the rises the 2-seed pilot of the BN ResNet "
+    "(2026-12-02) measured: +0.025 and +0.019"
+)
 SLOPE_REASON = "the alternative 'ḡ_opt independent of width' (slope 0)"
 
 CHANCE = 0.10  # ten CIFAR-10 classes
@@ -88,6 +93,12 @@ def criteria_for(fams) -> list[Criterion]:
                     effect_reason="slope 1, the trend without BN",
                 )
             )  # fmt: skip
+            out.append(
+                Criterion(
+                    f"accuracy-rises-{f.name}", BN_TREND, "direction", effect=BN_ACC_EFFECT,
+                    effect_reason=BN_ACC_REASON,
+                )
+            )  # fmt: skip
             continue
         out.append(
             Criterion(
@@ -111,6 +122,7 @@ def criteria_data(fams) -> dict:
         cut = a.censoring("edge")
         if a.family.batch_norm:
             data[f"gbar-rises-{a.name}"] = cut or a.slopes("g_opt")
+            data[f"accuracy-rises-{a.name}"] = a.gain()
             continue
         data[f"gbar-slope-{a.name}"] = cut or a.slopes("g_opt")
         data[f"accuracy-rises-{a.name}"] = a.gain()
@@ -177,7 +189,8 @@ def run(ctx):
     details = (
         "Per family, width k and seed: the optimum (η*, B*) of that seed's late test "
         "accuracy; ḡ_opt = ε*N/B* with ε the NTK-equivalent rate (standard: ε = ηn/σ_w², "
-        f"n = fan-in of the first hidden-to-hidden layer, σ_w² = {SIGMA_W2}); N = {n_train}.  "
+        f"n = fan-in of the first hidden-to-hidden layer, σ_w² = {SIGMA_W2}); N = "
+        f"{an.n_line(n_train)}.  "
         "An optimum with its width's largest or smallest non-diverged η/B is on the grid's "
         "edge: ḡ_opt is then a bound and a slope through it is censored (undecided).  "
         "Slope tolerance = half the rate grid's largest log step / log(k_max/k_min).  "

@@ -107,22 +107,23 @@ BATCHES = (16, 64)
 
 def _frame(fam=NTK, *, seeds=5, slope=1.0, gain=0.05, eps_max=lambda k: 32.0, jitter=0.3,
            score=None, rng=0):  # fmt: skip
-    """A grid whose late accuracy peaks at ḡ*(k) = 4 (k/16)^slope (times 2^{±1} per seed
+    """A grid whose late accuracy peaks at ḡ*(k) = 4 (k/k_min)^slope (times 2^{±1} per seed
     and width with probability ``jitter``), rises by ``gain`` over the width span, and
     diverges above the NTK rate ``eps_max(k)``; ``score`` replaces the accuracy (a broken
     trainer)."""
     r = np.random.default_rng(rng)
     rows = []
+    k0 = min(fam.widths)
     for k in fam.widths:
         for s in range(seeds):
             shift = r.choice([-1, 0, 1], p=[jitter / 2, 1 - jitter, jitter / 2])
-            g_star = 4.0 * (k / 16) ** slope * 2.0**shift
+            g_star = 4.0 * (k / k0) ** slope * 2.0**shift
             for lr in fam.lrs:
-                for b in BATCHES:
+                for b in fam.batches or BATCHES:
                     if lr > eps_max(k):
                         rows.append(dict(status="diverged", test_acc_late=math.nan))
                     else:
-                        acc = 0.3 + gain * math.log(k / 16) / math.log(16)
+                        acc = 0.3 + gain * math.log(k / k0) / math.log(max(fam.widths) / k0)
                         acc -= 0.01 * math.log2(lr * N / b / g_star) ** 2
                         acc += r.normal(0, 0.002) if score is None else 0.0
                         rows.append(dict(status="done", test_acc_late=score or acc))
@@ -131,7 +132,8 @@ def _frame(fam=NTK, *, seeds=5, slope=1.0, gain=0.05, eps_max=lambda k: 32.0, ji
 
 
 def _decisions(judged) -> dict:
-    return {j.name.rsplit("-mlp", 1)[0]: j.decision for j in judged}
+    """Decisions by criterion name without the family suffix."""
+    return {j.name.split("-mlp")[0].split("-resnet")[0]: j.decision for j in judged}
 
 
 def _width(df, fam=NTK, scale="cpu"):
@@ -179,12 +181,41 @@ def test_criteria_need_three_seeds():
     assert d == {"gbar-slope": "undecided", "accuracy-rises": "undecided"}
 
 
+# ------------------------------------------------------------------ the BN ResNet family
+
+BN = Family("resnet-small", "ntk", True, tuple(2.0 ** np.arange(-7, 6)), (1, 2, 4), batches=(32,))
+
+
+def test_bn_family_is_judged_on_the_trend():
+    """ḡ_opt (here ε_opt, B fixed) rising ∝ k and accuracy rising: both supported."""
+    d = _width(_frame(BN, seeds=5), BN)
+    assert d == {"gbar-rises": "supported", "accuracy-rises": "supported"}
+    assert _bmax(_frame(BN, seeds=5), BN) == {}  # p19-bmax judges the families without BN
+
+
+@pytest.mark.parametrize("slope,want", [(0.0, "undecided"), (-1.0, "contradicted")])
+def test_bn_criterion_fails_with_a_width_independent_or_falling_optimum(slope, want):
+    """A width-independent optimum leaves the slope at 0 (not supported); a falling one
+    contradicts the trend."""
+    d = _width(_frame(BN, seeds=5, slope=slope, gain=0.05), BN)
+    assert d["gbar-rises"] == want and d["accuracy-rises"] == "supported"
+
+
+def test_bn_family_analysis_at_one_batch():
+    """At one batch size ḡ_opt = ε* N/B: its per-seed slope is that of ε*."""
+    a = an.analyse_family(_frame(BN, seeds=3, jitter=0.0), BN, N)
+    assert set(a.per["batch"]) == {32}
+    assert a.per["g_opt"].to_numpy() == pytest.approx(a.per["lr"].to_numpy() * N / 32)
+    assert a.slopes("g_opt") == pytest.approx([1.0, 1.0, 1.0])
+
+
 def test_tolerance_is_the_grid_resolution():
     # half a factor-2 rate step at one end of a 16x width span
     assert an.rate_tolerance(NTK) == pytest.approx(0.5 * math.log(2) / math.log(16))
     for scale in ("smoke", "cpu", "paper"):
         for f in SETTINGS[scale].families:
-            assert 0 < an.rate_tolerance(f) < 0.5
+            if not f.batch_norm:  # the exponent criterion is judged without BN only
+                assert 0 < an.rate_tolerance(f) < 0.5
 
 
 # ------------------------------------------------------------------ smoke criteria can fail
@@ -212,6 +243,31 @@ def test_smoke_fails_when_the_fan_in_convention_is_broken(monkeypatch):
     assert _decisions(p19_width.judge([a], SMOKE, "smoke"))["fan-in-convention"] == "contradicted"
 
 
+def test_smoke_fails_when_the_bn_family_does_not_learn():
+    """A BN net evaluated with running statistics that never moved predicts one class: the
+    BN family alone at chance fails the smoke although the MLPs learn."""
+    fams = [an.analyse_family(_frame(seeds=2), NTK, N)]
+    fams.append(an.analyse_family(_frame(BN, seeds=2), BN, N))
+    s = replace(SETTINGS["smoke"], families=(NTK, BN))
+    assert {j.decision for j in p19_width.judge(fams, s, "smoke")} == {"supported"}
+    fams[1] = an.analyse_family(_frame(BN, seeds=2, score=0.1), BN, N)
+    d = _decisions(p19_width.judge(fams, s, "smoke"))
+    assert d["optimum-beats-chance"] == "contradicted"
+    assert d["grid-moves-accuracy"] == "contradicted"
+
+
+def test_bmax_smoke_leaves_out_bn_families_that_never_diverge():
+    """Batch norm bounds the loss: a BN family with no divergence does not fail p19-bmax's
+    smoke (its criteria skip BN), the MLPs' divergences are still required."""
+    ok = an.analyse_family(_frame(seeds=2), NTK, N)
+    bn = an.analyse_family(_frame(BN, seeds=2, eps_max=lambda k: math.inf), BN, N)
+    assert {j.decision for j in p19_bmax.judge([ok, bn], "smoke")} == {"supported"}
+    never = an.analyse_family(_frame(seeds=2, eps_max=lambda k: math.inf), NTK, N)
+    assert _decisions(p19_bmax.judge([never, bn], "smoke"))["divergence-located"] == (
+        "contradicted"
+    )
+
+
 @pytest.mark.parametrize("eps_max", [math.inf, 0.0])
 def test_smoke_fails_when_divergence_detection_is_broken(eps_max):
     """A detector that never fires leaves ε_max unlocated; one that always fires leaves no
@@ -228,7 +284,9 @@ def test_smoke_fails_when_divergence_detection_is_broken(eps_max):
 # ------------------------------------------------------------------ specs and stores
 
 
-@pytest.mark.parametrize("scale,runs", [("smoke", 144), ("cpu", 672), ("paper", None)])
+@pytest.mark.parametrize(
+    "scale,runs", [("smoke", 144 + 3 * 2 * 2), ("cpu", 672 + 5 * 2 * 6), ("paper", None)]
+)
 def test_specs_of_every_scale_validate(scale, runs, tmp_path):
     from types import SimpleNamespace
 
@@ -241,10 +299,17 @@ def test_specs_of_every_scale_validate(scale, runs, tmp_path):
     assert len(loaded) == len(s.families)
     if runs is not None:
         assert sum(len(sp) for sp in loaded) == runs
-    assert s.seeds >= (2 if scale == "smoke" else 3)
-    for sp in loaded:
-        assert {c["seed"] for c in sp.configs()} == set(range(3, 3 + s.seeds))
+    for f, sp in zip(s.families, loaded):
+        assert f.seeds_in(s) >= (2 if scale == "smoke" else 3)
+        assert {c["seed"] for c in sp.configs()} == set(range(3, 3 + f.seeds_in(s)))
         assert {c["data_seed"] for c in sp.configs()} == {3}
+        assert {c["batch"] for c in sp.configs()} == set(f.batches_in(s))
+        assert {c["n_train"] for c in sp.configs()} == {f.n_train_in(s)}
+    # the ResNet with batch norm is judged at cpu scale and checked at smoke
+    bn = [f for f in s.families if f.batch_norm and f.arch == "resnet-small"]
+    assert bn and all(len(f.widths) >= 2 and max(f.widths) >= 2 * min(f.widths) for f in bn)
+    if scale == "cpu":  # one family, at one batch: ḡ_opt moves with the rate only
+        assert len(bn) == 1 and len(bn[0].batches_in(s)) == 1 and bn[0].seeds_in(s) >= 3
 
 
 def test_adopt_sibling_store(tmp_path):
@@ -291,7 +356,11 @@ def test_p19_width_smoke(smoke_all):
     figs = ["p19_gbar_vs_width.png", "p19_accuracy_vs_width.png", "p19_heatmap_mlp-ntk_w64.png"]
     _check(rec, out, figs)
     m = rec["metrics"]
-    assert m["n_runs"] == 2 * 3 * 2 * (6 + 6) and m["n_diverged"] > 0
+    assert m["n_runs"] == 2 * 3 * 2 * (6 + 6) + 3 * 2 * 2 and m["n_diverged"] > 0
+    assert (
+        "p19_heatmap_resnet-small-ntk-bn_w2.png"
+        in json.loads((out / "result.json").read_text())["figures"]
+    )
 
 
 @pytest.mark.slow
@@ -358,3 +427,39 @@ def test_grid_as_ensembles_records_what_per_run_workers_record(tmp_path, shared_
             assert row["train_acc_final"] == ref["train_acc_final"]
     _, again = run_grid(ctx, sp, workers=1, ensemble=[ENSEMBLE])
     assert again[0].ran == 0 and again[0].skipped == 4
+
+
+@pytest.mark.realdata
+def test_bn_resnet_grid_points_through_the_ensemble_plan(tmp_path, shared_data):
+    """The BN ResNet's grid points go through the same plan: recorded under the per-run key
+    with the per-run worker's metrics — bit for bit while the batched engine refuses
+    convolutional BN members (they then train one by one, one member per task)."""
+    from types import SimpleNamespace
+
+    from sgdnoise.experiments._grid import run_grid
+    from sgdnoise.experiments._p19_grid import ENSEMBLE, conv_bn_ensembles, p19_point, p19_size
+
+    s = replace(
+        SETTINGS["smoke"],
+        families=(Family("resnet-small", "ntk", True, (1.0,), (1,), batches=(32,)),),
+        seeds=2, n_train=64, n_test=64, epochs=1,
+    )  # fmt: skip
+    ctx = SimpleNamespace(out_dir=tmp_path, seed=0, device="cpu", progress=False)
+    sp = specs(ctx, s, str(shared_data))
+    cfg0 = next(iter(load_spec_configs(sp[0])))
+    if not conv_bn_ensembles():
+        assert p19_size(cfg0) == 1
+    df, summ = run_grid(ctx, sp, workers=1, ensemble=[ENSEMBLE])
+    assert summ[0].ran == 2 and set(df["status"]) == {"done"}
+    for _, row in df.iterrows():
+        cfg = dict(cfg0, seed=int(row["seed"]))
+        ref = p19_point(**cfg)
+        tol = 0 if not conv_bn_ensembles() else 0.02  # vmap rounds differently
+        assert row["test_acc_late"] == pytest.approx(ref["test_acc_late"], abs=tol)
+        assert row["train_acc_final"] == pytest.approx(ref["train_acc_final"], abs=tol)
+
+
+def load_spec_configs(spec):
+    from sgdnoise.sweeps import load_spec
+
+    return load_spec(spec).configs()
