@@ -184,7 +184,11 @@ def run(ctx):
         for a in fams
     ]
     decided = ", ".join(f"{j.name} {j.decision}" for j in judged)
-    what = "machinery check on tiny MLPs, not the paper's result" if ctx.scale == "smoke" else ""
+    what = (
+        "machinery check on tiny MLPs and a tiny BN ResNet, not the paper's result"
+        if ctx.scale == "smoke"
+        else ""
+    )
     summary = f"{ctx.scale} ({len(df)} runs{'; ' + what if what else ''}): {decided}."
     details = (
         "Per family, width k and seed: the optimum (η*, B*) of that seed's late test "
