@@ -41,6 +41,10 @@ def bg21_point(
     brightness: float,
     device: str,
     threads: int,
+    shift: bool = False,
+    shift_T: float = 1e-4,
+    shift_batch: int = 32,
+    shift_time: float = 2.0,
 ) -> dict:
     """One grid point: constant SGD at ``η = T·B`` for ``epochs`` epochs from init ``seed``.
 
@@ -49,6 +53,11 @@ def bg21_point(
     settles: one final value would carry the step-to-step fluctuation); the matching
     accuracies; ``train_loss``; ``lr``.  A run whose loss explodes returns status
     ``diverged`` with its step and NaN scores (a result, not an error).
+
+    ``shift``: also decompose the final iterate's test loss into BG21's shift penalty and
+    noise contribution for both test sets (:func:`._bg21_cifar_shift.decompose`: minima by
+    cold SGD at temperature ``shift_T``, batch ``shift_batch``, SDE time ``shift_time``),
+    recorded as ``sampling_*`` and ``domain_*``.
     """
     set_threads(threads)
     from ..nets import evaluate, make_model, train
@@ -81,8 +90,16 @@ def bg21_point(
         )  # fmt: skip
     h = res.history
     epoch = [r["epoch"] for r in h]
+    extra = {}
+    if shift:
+        from ._bg21_cifar_shift import decompose
+
+        tests = {"sampling": (data.x_test, data.y_test), "domain": (shifted.x_test, shifted.y_test)}
+        extra = decompose(net, data, tests, T=shift_T, batch=shift_batch, time=shift_time,
+                          seed=seed)  # fmt: skip
     return dict(
         lr=lr,
+        **extra,
         **{k: late_mean(h, k, late_fraction) for k in scores},
         curves={k: {"x": epoch, "y": [r[k] for r in h]} for k in ("test_loss", "domain_loss")},
     )

@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from . import _bg21_cifar_analysis as an
+from . import _bg21_cifar_shift_analysis as sa
+from . import _bg21_cifar_shift_report as rep
 from ._bg21_cifar_worker import FUNCTION
 from ._grid import run_grid
 from .criteria import evaluate
@@ -56,13 +58,19 @@ class Settings:
     machinery: bool = False  # smoke: machinery criteria only (DESIGN.md §5)
     late_fraction: float = 0.25
     threads: int = 1
+    # the shift decomposition (runs at the smallest batch size): cold fine-tunes at
+    # temperature shift_T (below the grid's), batch shift_batch (η = shift_T·shift_batch at
+    # most the grid's smallest η, so stable wherever the grid was) for SDE time shift_time
+    shift_T: float = 1e-4
+    shift_batch: int = 32
+    shift_time: float = 2.0
 
 
 SETTINGS = {
     "smoke": Settings(
         n_train=512, n_test=512, image_size=8, arch="mlp", width=128, depth=2,
         batch_norm=False, epochs=8, temperatures=(5e-4, 2e-3, 8e-3), batches=(8, 32),
-        seeds=3, workers=2, machinery=True,
+        seeds=3, workers=2, machinery=True, shift_T=2.5e-4, shift_batch=16, shift_time=1.0,
     ),
     # Sized from the last cpu grid (3 seeds × B ∈ {16, 32, 64}, 2026-11): per-seed sd of
     # the equal-T change ≈ 0.01–0.03 at T ≤ 1e-3 and ≈ 0.12 at 4e-3, T change ≈ 0.68 per
@@ -73,18 +81,20 @@ SETTINGS = {
     "cpu": Settings(
         n_train=4096, n_test=1000, image_size=16, arch="mlp", width=512, depth=2,
         batch_norm=False, epochs=20, temperatures=(2.5e-4, 1e-3, 4e-3), batches=(16, 64),
-        seeds=10, workers=2,
+        seeds=10, workers=2, shift_time=1.0,
     ),
     "paper": Settings(
         n_train=0, n_test=0, image_size=32, arch="resnet-small", width=4, depth=2,
         batch_norm=True, epochs=100, temperatures=(1.25e-4, 2.5e-4, 5e-4, 1e-3, 2e-3),
         batches=(32, 64, 128, 256), seeds=10, workers=1, late_fraction=0.1, threads=4,
+        shift_T=5e-5,
     ),
 }  # fmt: skip
 
 
-def spec(ctx, s: Settings, data_dir: str) -> dict:
-    """The sweep spec of scale ``s`` (data seed = ``ctx.seed``; init seeds from it)."""
+def specs(ctx, s: Settings, data_dir: str) -> list[dict]:
+    """The sweep specs of scale ``s`` (data seed = ``ctx.seed``; init seeds from it): the
+    smallest batch size with the shift decomposition, then the other batch sizes."""
     from ..nets.shifts import DOMAIN_SHIFT
 
     fixed = {
@@ -94,17 +104,22 @@ def spec(ctx, s: Settings, data_dir: str) -> dict:
     }
     fixed.update(DOMAIN_SHIFT, dataset_name="cifar10", data_dir=data_dir,
                  data_seed=int(ctx.seed), device=ctx.device)  # fmt: skip
-    return {
-        "name": "bg21-cifar",
-        "description": "BG21: constant SGD over temperature x batch x seeds, fixed epochs",
-        "function": FUNCTION,
-        "fixed": fixed,
-        "product": {
-            "T": [float(t) for t in s.temperatures],
-            "batch": [int(b) for b in s.batches],
-            "seed": [int(ctx.seed) + i for i in range(s.seeds)],
-        },
-    }
+    bs = sorted(int(b) for b in s.batches)
+    out = []
+    for name, batches, shift in (("bg21-cifar-shift", bs[:1], True), ("bg21-cifar", bs[1:], False)):
+        out.append({
+            "name": name,
+            "description": "BG21: constant SGD over temperature x batch x seeds, fixed epochs"
+            + ("; shift decomposition by cold fine-tunes" if shift else ""),
+            "function": FUNCTION,
+            "fixed": dict(fixed, shift=shift),
+            "product": {
+                "T": [float(t) for t in s.temperatures],
+                "batch": batches,
+                "seed": [int(ctx.seed) + i for i in range(s.seeds)],
+            },
+        })  # fmt: skip
+    return out
 
 
 def _fmt_ci(v) -> str:
@@ -215,15 +230,18 @@ def run(ctx):
 
     s = SETTINGS[ctx.scale]
     data_dir = str(find_data_dir(ctx.data_dir))
-    df, _ = run_grid(ctx, [spec(ctx, s, data_dir)], workers=s.workers)
+    df, _ = run_grid(ctx, specs(ctx, s, data_dir), workers=s.workers)
     n_expected = len(s.temperatures) * len(s.batches) * s.seeds
     if s.machinery:
         crits, data = an.smoke_criteria(df, n_expected)
+        more, more_data = sa.smoke_criteria(df, len(s.temperatures) * s.seeds)
     else:
         crits, data = an.paper_criteria(df)
-    judged = evaluate(crits, data)
+        more, more_data = sa.paper_criteria(df)
+    judged = evaluate(crits + more, data | more_data)
     margin = an.FRACTION * an.margin_scale(df, "test_loss")
     _figures(ctx, df)
+    rep.figures(ctx, df)
 
     changes = {c: an.T_changes(df, c) for c in an.LOSSES}
     metrics = {
@@ -235,6 +253,8 @@ def run(ctx):
         metrics[f"{c}_change_across_T"] = float(v.mean()) if v.size else math.nan
     for T, v in an.equal_T_changes(df, "test_loss").items():
         metrics[f"equal_T_change_T_{T:g}"] = float(v.mean()) if v.size else math.nan
+    shift = rep.metrics(df)
+    metrics.update(shift)
 
     head = (
         "Smoke (machinery check on a tiny MLP, 8×8 CIFAR-10): " if s.machinery
@@ -247,8 +267,11 @@ def run(ctx):
         f"{head}largest equal-T change of the test loss {worst:.3g} (margin ±{margin:.3g}, ¼ "
         f"of the change per factor B_max/B_min in T); change across the T range "
         f"{metrics['test_loss_change_across_T']:+.3g} (sampling shift), "
-        f"{metrics['domain_loss_change_across_T']:+.3g} (domain shift) — BG21 predict < 0."
+        f"{metrics['domain_loss_change_across_T']:+.3g} (domain shift) — BG21 predict < 0.  "
+        f"Shift decomposition: domain − sampling penalty "
+        f"{shift['domain_minus_sampling_penalty']:+.3g}; ½sᵀHs / penalty − 1 "
+        f"{shift['sampling_ratio_minus_1']:+.3g} (sampling), "
+        f"{shift['domain_ratio_minus_1']:+.3g} (domain; margin ±{sa.RATIO_MARGIN:g})."
     )
-    return ClaimResult(
-        summary=summary, criteria=judged, metrics=metrics, details=_details(df, margin)
-    )
+    details = _details(df, margin) + "\n\n" + rep.details(df, s)
+    return ClaimResult(summary=summary, criteria=judged, metrics=metrics, details=details)

@@ -1,7 +1,8 @@
 """Claim bg21-cifar: the per-seed quantities by hand, every criterion shown to fail on a
 broken ingredient or on data against the paper, the equivalence criterion's false-alarm
 rate under exact invariance, the spec of every scale, and the claim at smoke scale on real
-CIFAR-10 images (CI)."""
+CIFAR-10 images (CI).  The shift decomposition's own tests: tests/experiments/
+test_bg21_cifar_shift.py."""
 
 from __future__ import annotations
 
@@ -168,20 +169,29 @@ def test_spec_of_every_scale_validates_and_binds_the_worker(scale, tmp_path):
     from types import SimpleNamespace
 
     from sgdnoise.experiments._bg21_cifar_worker import bg21_point
-    from sgdnoise.experiments.bg21_cifar import SETTINGS, spec
+    from sgdnoise.experiments.bg21_cifar import SETTINGS, specs
     from sgdnoise.sweeps import load_spec
     from sgdnoise.theory.conventions import lr_from_temperature
 
     s = SETTINGS[scale]
     # the spec loader checks that data_dir exists: any existing folder binds the worker
-    sp = load_spec(spec(SimpleNamespace(seed=0, device="cpu"), s, str(tmp_path)))
-    assert len(sp) == len(s.temperatures) * len(s.batches) * s.seeds
+    sps = [load_spec(d) for d in specs(SimpleNamespace(seed=0, device="cpu"), s, str(tmp_path))]
+    assert sum(len(sp) for sp in sps) == len(s.temperatures) * len(s.batches) * s.seeds
     assert s.seeds >= 3
-    for config in sp.configs():
-        inspect.signature(bg21_point).bind(**config)  # every worker argument, nothing else
+    shifted = []
+    for sp in sps:
+        for config in sp.configs():
+            inspect.signature(bg21_point).bind(**config)  # every worker argument, nothing else
+            if config["shift"]:
+                shifted.append(config["batch"])
+    # the decomposition runs at the smallest batch size, at every T and seed
+    assert shifted == [min(s.batches)] * (len(s.temperatures) * s.seeds)
     # η = T·B along each equal-T line: the largest rate of the grid
     top = lr_from_temperature(max(s.temperatures), max(s.batches))
     assert top == pytest.approx(max(s.temperatures) * max(s.batches), rel=1e-14)
+    # the cold fine-tunes: colder than the grid, at a rate no larger than its smallest
+    assert s.shift_T < min(s.temperatures)
+    assert s.shift_T * s.shift_batch <= min(s.temperatures) * min(s.batches)
 
 
 @pytest.mark.slow
@@ -193,9 +203,15 @@ def test_bg21_cifar_smoke(smoke_all):
         "runs finished": "supported",
         "equal-T change ≪ T change": "supported",
         "domain shift applied": "supported",
+        "decomposition complete": "supported",
+        "HVP agrees with torch.func": "supported",
+        "cold descent finds a test minimum": "supported",
+        "two shifts measured": "supported",
     }
     m = rec["metrics"]
     assert m["n_runs"] == 18 and m["n_diverged"] == 0 and m["equal_T_margin"] > 0
     saved = json.loads((out / "result.json").read_text())
-    for f in ("bg21_cifar_test_loss_vs_T.png", "bg21_cifar_equal_T.png"):
+    figures = ("bg21_cifar_test_loss_vs_T", "bg21_cifar_equal_T", "bg21_cifar_shift_vs_T",
+               "bg21_cifar_shift_line")  # fmt: skip
+    for f in (f"{name}.png" for name in figures):
         assert f in saved["figures"] and (out / f).stat().st_size > 1000
