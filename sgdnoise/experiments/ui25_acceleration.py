@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _ui25_accel_analysis as aa
+from . import _ui25_accel_cifar as ac
 from . import _ui25_floor_analysis as fa
 from . import _ui25_sim as sim
 from .criteria import criteria_table, evaluate
@@ -67,6 +68,30 @@ SETTINGS = {
     "cpu": AccelSettings(n_data=512, epochs=10, stage=2, chains=128, seeds=(0, 1, 2, 3, 4)),
     "paper": AccelSettings(n_data=1024, epochs=20, stage=4, chains=256, seeds=tuple(range(10))),
 }
+
+
+# CIFAR-10 (:mod:`._ui25_accel_cifar`).  cpu: sized by a pilot (docs/ui25.md) to fit the
+# claim's 30 min on 2 cores beside the synthetic part: 11 runs per seed of ~15 s each.
+CIFAR = {
+    "smoke": ac.CifarSettings(
+        n_train=128, n_test=64, pool=4, epochs=4, stage=1, b0=8, seeds=(0,)
+    ),  # fmt: skip
+    "cpu": ac.CifarSettings(
+        n_train=512, n_test=256, pool=4, epochs=12, stage=3, b0=16, seeds=(0, 1, 2, 3, 4)
+    ),  # fmt: skip
+    "paper": ac.CifarSettings(
+        n_train=50000,
+        n_test=10000,
+        pool=1,
+        epochs=200,
+        stage=40,
+        b0=8,
+        seeds=(0, 1, 2),
+        arch="resnet18",
+        eta_cap=0.5,
+    ),  # fmt: skip
+}
+PROBLEMS = (*sim.PROBLEMS, ac.PROBLEM)
 
 
 def targets(s: AccelSettings) -> dict[str, float]:
@@ -121,40 +146,99 @@ def machinery_units(s: AccelSettings, frame, seed: int) -> dict:
     }
 
 
+def run_cifar(ctx, pairs):
+    """The CIFAR-10 grid through the sweeps store: (frame, target, late level F, machinery
+    data, seed-``seeds[0]`` traces for the figure, the target sensitivity rows)."""
+    from types import SimpleNamespace
+
+    from ..sweeps import Store
+    from ..sweeps.executors import default_workers
+    from ._grid import run_grid
+
+    c = CIFAR[ctx.scale]
+    sp = ac.spec(c, pairs, "" if ctx.data_dir is None else str(ctx.data_dir), ctx.device)
+    workers = min(default_workers(), len(c.seeds) * (2 + 3 * len(pairs)))
+    df, _ = run_grid(ctx, [sp], workers=workers, failed="raise")
+    with Store(ctx.out_dir / "study.sqlite") as st:
+        cv = st.curves_frame(sweep=sp["name"])
+    curves = ac.curves_by_key(cv[cv["key"].isin(df["key"])])
+    late = ac.late_level(df, curves)
+    eps = c.fraction * late["level"]
+    frame = ac.frame(df, curves, eps, c)
+    mach = ac.machinery_units(df, curves, c)
+    traces = {}
+    for _, r in df[(df["seed"] == c.seeds[0]) & (df["status"] == "done")].iterrows():
+        name = ac.NAMES[r["scheduler"]]
+        lab = "" if name.startswith("(i)") else aa.pair_label(r["delta"], r["gamma"])
+        (xs, g), (xm, _) = curves[r["key"]]["step"], curves[r["key"]]["samples"]
+        traces[ac.PROBLEM, lab, name] = SimpleNamespace(steps=xs, samples=xm, grad_sq=g)
+    sens = ac.sensitivity(df, curves, late["level"], c, pairs)
+    return frame, eps, late, mach, traces, sens
+
+
 @claim("ui25-acceleration")
 def run_acceleration(ctx):
+    import pandas as pd
+
     s = SETTINGS[ctx.scale]
     eps = targets(s)
     frame, traces = simulate(s, eps, ctx.seed, progress=ctx.tqdm)
-    mach = evaluate(aa.machinery_criteria(), machinery_units(s, frame, ctx.seed))
-    data = aa.units(frame, s.pairs)
-    head = evaluate(aa.criteria(s.pairs), data)
+    mach_data = machinery_units(s, frame, ctx.seed)
+    c_frame, eps[ac.PROBLEM], late, c_mach, c_traces, sens = run_cifar(ctx, s.pairs)
+    mach_data.update(c_mach)
+    frame = pd.concat([frame, c_frame], ignore_index=True)
+    traces.update(c_traces)
+    mach = evaluate(aa.machinery_criteria() + ac.machinery_criteria(), mach_data)
+    data = aa.units(frame, s.pairs, PROBLEMS)
+    censored = aa.censored_seeds(frame, s.pairs, PROBLEMS)
+    head = evaluate(aa.criteria(s.pairs, PROBLEMS), data)
     judged = mach if ctx.scale == "smoke" else mach + head
     metrics = {f"target_{p}": float(e) for p, e in eps.items()}
+    metrics["cifar10_late_level_i_constant"] = late["level"]
+    metrics["cifar10_late_scatter_i_constant"] = late["scatter"]
     for k, v in data.items():
         metrics[f"log_ratio {k}"] = float(np.mean(v))
+        metrics[f"censored_seeds {k}"] = float(censored[k])
     metrics["censored_runs"] = float((~frame["reached"]).sum())
     metrics["diverged_runs"] = float(frame["diverged"].sum())
     _figure(ctx, s, data, traces, eps)
     dec = list(head)
-    sup = sum(j.decision == "supported" for j in dec)
-    con = sum(j.decision == "contradicted" for j in dec)
     how = "reported, not judged at smoke" if ctx.scale == "smoke" else "judged"
-    summary = (
-        f"machinery: {', '.join(f'{j.name} {j.decision}' for j in mach)}; headline ({how}): "
-        f"{sup} of {len(dec)} (problem, (δ, γ), scheduler, clock) criteria supported, {con} "
-        "contradicted; "
-        + "; ".join(
-            f"{p}: (iii) per sample {np.mean([metrics[f'log_ratio faster-samples (iii) {aa.pair_label(*pr)} {p}'] for pr in s.pairs]):+.2f}, "  # noqa: E501
-            f"(iv) per sample {np.mean([metrics[f'log_ratio faster-samples (iv) cosine {aa.pair_label(*pr)} {p}'] for pr in s.pairs]):+.2f} (mean log-ratio over pairs)"  # noqa: E501
-            for p in sim.PROBLEMS
+
+    def count(p):
+        js = [j for j in dec if j.name.endswith(f" {p}")]
+        sup = sum(j.decision == "supported" for j in js)
+        con = sum(j.decision == "contradicted" for j in js)
+        mean = {
+            (x, clock): np.mean(
+                [
+                    metrics[f"log_ratio faster-{clock} {x} {aa.pair_label(*pr)} {p}"]
+                    for pr in s.pairs
+                ]
+            )  # fmt: skip
+            for x in aa.ACCEL
+            for clock in aa.CLOCKS
+        }
+        return f"{p}: {sup}✓ {con}✗ of {len(js)}, mean log-ratio over pairs " + ", ".join(
+            f"{x} per {c} {v:+.2f}" for (x, c), v in mean.items()
         )
+
+    summary = (
+        f"machinery: {sum(j.decision == 'supported' for j in mach)} of {len(mach)} checks "
+        f"supported; headline ({how}; < 0 means (iii)/(iv) reach the target sooner than the "
+        "best of (i)/(ii)): " + "; ".join(count(p) for p in PROBLEMS)
     )
-    return ClaimResult(summary=summary, criteria=judged, metrics=metrics,
-                       details=_details(s, frame, eps, head, ctx.scale))  # fmt: skip
+    for r in sens:
+        for clock in aa.CLOCKS:
+            metrics[f"sensitivity {r['fraction']:g}F {clock} {r['scheduler']} {r['pair']}"] = r[
+                clock
+            ]
+    details = _details(s, frame, eps, late, head, censored, ctx.scale) + _sensitivity_text(sens)
+    return ClaimResult(summary=summary, criteria=judged, metrics=metrics, details=details)
 
 
-def _details(s, frame, eps, head, scale) -> str:
+def _details(s, frame, eps, late, head, censored, scale) -> str:
+    c = CIFAR[scale]
     rows = [
         "| problem | (δ, γ) | scheduler | steps to ε (seed mean) | samples to ε (seed mean) | "
         "reached ε (seeds) | run steps |",
@@ -169,18 +253,49 @@ def _details(s, frame, eps, head, scale) -> str:
         if scale == "smoke"
         else "Headline criteria (also in the criteria table above):"
     )
+    cens = [f"{k}: {v}" for k, v in censored.items() if v]
     targ = ", ".join(f"{p}: ε = {e:.4g}" for p, e in eps.items())
     return (
-        f"{len(s.seeds)} seeds × {s.chains} chains; N = {s.n_data}, {s.epochs} epochs in "
-        f"stages of {s.stage}; η0·L = {s.eta0_L:g}, b0 = {s.b0}; records every "
-        f"{s.record_every} steps.  Target = half of (i)'s stationary floor at (η0, b0): "
-        f"{targ}.  A run that never reaches ε (censored) counts at its full run when it is a "
-        "baseline and at the seed's longest run when it is (iii)/(iv).  Costs in the table "
-        "are to ε, or to the end of the run when censored.\n\n"
+        f"Synthetic: {len(s.seeds)} seeds × {s.chains} chains; N = {s.n_data}, {s.epochs} "
+        f"epochs in stages of {s.stage}; η0·L = {s.eta0_L:g}, b0 = {s.b0}; records every "
+        f"{s.record_every} steps; target = half of (i)'s stationary floor at (η0, b0) "
+        f"(derived).  CIFAR-10: {len(c.seeds)} seeds; {c.arch} (width {c.width}, batch "
+        f"norm) on N = {c.n_train} images pooled ×{c.pool}; {c.epochs} epochs in stages of "
+        f"{c.stage}; η0 = {c.eta0:g}, b0 = {c.b0}, η cap (iii) {c.eta_cap:g}, warm-up (iv) "
+        f"{c.warmup} stages; ‖∇f‖ over the training set after every epoch; target = "
+        f"{c.fraction:g} × the late level of (i) at constant η, F = {late['level']:.4g} "
+        f"(mean ‖∇f‖² over its second half of epochs, mean over seeds; per seed "
+        + ", ".join(f"{v:.3g}" for v in late["seeds"].values())
+        + f"; epoch-to-epoch coefficient of variation of those late values "
+        f"{late['scatter']:.2f}).  Targets: {targ}.\n\n"
+        "Censoring: a run that never reaches ε has a cost known only to exceed its run.  Each "
+        "seed's log-ratio is then the point of its known interval nearest 0 (a bound when the "
+        "ordering is known, 0 when it is not), so censoring never creates evidence either "
+        "way.  Seeds with a bound or 0 in place of the exact value: "
+        + ("; ".join(cens) if cens else "none")
+        + ".  Costs in the table are to ε, or to the end of the run when censored.\n\n"
         + "\n".join(rows)
         + f"\n\n{head_title}\n\n"
         + criteria_table(head)
     )
+
+
+def _sensitivity_text(sens) -> str:
+    rows = [
+        "\n\nCIFAR-10, reported and not judged: the same log-ratios (seed means) at other "
+        "targets ε = f·F (the judged target is stated before any run; this shows how the "
+        "answer depends on the level asked for).  reached: share of seeds.\n",
+        "| f | ε | (δ, γ) | X | per step | per sample | censored seeds (step, sample) | "
+        "X reached | (ii) reached |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in sens:
+        rows.append(
+            f"| {r['fraction']:g} | {r['eps']:.3g} | {r['pair']} | {r['scheduler']} | "
+            f"{r['steps']:+.2f} | {r['samples']:+.2f} | {r['censored_steps']}, "
+            f"{r['censored_samples']} | {r['reached_x']:.2f} | {r['reached_ii']:.2f} |"
+        )
+    return "\n".join(rows)
 
 
 def _figure(ctx, s, data, traces, eps):
@@ -188,19 +303,22 @@ def _figure(ctx, s, data, traces, eps):
 
     from ._plots import log_axis, seeds_mean_ci
 
-    fig = Figure(figsize=(14, 8), layout="constrained")
-    axes = fig.subplots(2, 3)
+    fig = Figure(figsize=(14, 4 * len(PROBLEMS)), layout="constrained")
+    axes = fig.subplots(len(PROBLEMS), 3)
     lab0 = aa.pair_label(*s.pairs[-1])
-    for row, p in enumerate(sim.PROBLEMS):
+    for row, p in enumerate(PROBLEMS):
         ax_t, ax_s, ax_c = axes[row]
         for i, name in enumerate(("(i) constant", "(i) cosine", "(ii) cosine", *aa.ACCEL)):
-            r = traces[p, "" if name.startswith("(i)") else lab0, name]
+            r = traces.get((p, "" if name.startswith("(i)") else lab0, name))
+            if r is None:  # a diverged run has no curve
+                continue
             for ax, x in ((ax_t, r.steps), (ax_s, r.samples)):
                 ax.plot(np.maximum(x, 1), r.grad_sq, color=f"C{i}", lw=1, label=name)
         for ax, what in ((ax_t, "steps"), (ax_s, "samples processed")):
             ax.axhline(eps[p], color="k", ls="--", lw=0.8, label="target ε")
             log_axis(ax, "both")
-            ax.set(xlabel=what, ylabel="chain-mean ‖∇f‖² (seed 0)", title=f"{p}, {lab0}")
+            ax.set(xlabel=what, ylabel="‖∇f‖² (chain mean; CIFAR: one net), seed 0",
+                   title=f"{p}, {lab0}")  # fmt: skip
         ax_t.legend(fontsize=7)
         x = 0
         for j, clock in enumerate(aa.CLOCKS):

@@ -41,6 +41,10 @@ from .registry import ClaimResult, claim
 
 FUNCTION = "sgdnoise.experiments.ui25_cifar:ui25_cifar_run"
 SCHEDULERS = ("i", "ii", "iii", "iv")
+# Accepted by the worker beside SCHEDULERS (ui25-acceleration's CIFAR grid): (i) with a
+# constant η, the scheduler whose floor sets that claim's target.  Not in this claim's grid,
+# so its run keys are unchanged.
+EXTRA_SCHEDULERS = ("i-constant",)
 LABEL = {
     "i": "(i) const b, cosine η",
     "ii": "(ii) b×δ, cosine η",
@@ -86,11 +90,13 @@ SETTINGS = {
 
 
 def make_schedule(name, eta0, b0, delta, gamma, eta_cap, warmup, stage):
-    """The UI25 scheduler ``name`` ∈ {i, ii, iii, iv} with these constants."""
+    """The UI25 scheduler ``name`` ∈ {i, ii, iii, iv, i-constant} with these constants."""
     from ..theory import schedules as S
 
     if name == "i":
         return S.scheduler_i("cosine", eta0, b0)
+    if name == "i-constant":
+        return S.scheduler_i("constant", eta0, b0)
     if name == "ii":
         return S.scheduler_ii("cosine", eta0, b0, delta, stage)
     if name == "iii":
@@ -108,7 +114,7 @@ def ui25_cifar_run(
     from ..validation import choice
     from ._grid import set_threads
 
-    choice("scheduler", scheduler, SCHEDULERS)
+    choice("scheduler", scheduler, SCHEDULERS + EXTRA_SCHEDULERS)
     set_threads(threads)
     d = dataset(
         "cifar10", n_train=n_train, n_test=n_test, pool=pool, data_dir=data_dir, device=device
