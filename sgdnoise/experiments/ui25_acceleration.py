@@ -14,14 +14,20 @@ The stated target is half of (i)'s stationary floor at (η0, b0), ε = ½·tr(HP
 (:func:`._ui25_floor_analysis.stationary_floor`: exact for the quadratic, linearized at θ*
 for the logistic loss; derived) — a level (i) with constant η cannot reach, so the question
 is who gets below (i)'s floor first.  Cost to ε: steps taken and samples processed
-(:mod:`._ui25_accel_analysis`, with its censoring rule).  A seed is one replicate of
-``chains`` chains and drives every run (seed-paired).
+(:mod:`._ui25_accel_analysis`, with its censoring rule: a censored seed counts at the point
+of its known interval nearest 0).  A seed is one replicate of ``chains`` chains and drives
+every run (seed-paired).
 
-Criteria (cpu/paper): for each problem, (δ, γ), X ∈ {(iii), (iv)} and clock ∈ {steps,
-samples}, per seed log cost(X) − log min(cost (i) constant, (i) cosine, (ii)) < 0 (direction,
-effect log 2).  Smoke judges the machinery only (the headline criteria are reported): the
-time-to-target of a run equals exact gradient descent's on the noise-free quadratic, and
-every run processes E·N samples.
+CIFAR-10 (:mod:`._ui25_accel_cifar`): `ui25-cifar`'s worker on a batch-norm ResNet at the
+same pairs, plus (i) at constant η; target ½ of (i)-constant's late level ‖∇f‖² measured on
+the same grid; cost read at the first epoch end below it (one full-gradient norm per epoch).
+
+Criteria (cpu/paper): for each problem (quadratic, logistic, cifar10), (δ, γ), X ∈ {(iii),
+(iv)} and clock ∈ {steps, samples}, per seed log cost(X) − log min(cost (i) constant, (i)
+cosine, (ii)) < 0 (direction, effect log 2; 36 criteria, Bonferroni).  Smoke judges the
+machinery only (the headline criteria are reported): the time-to-target of a run equals
+exact gradient descent's on the noise-free quadratic, every run processes E·N samples, and
+on CIFAR-10 no run failed, the step and sample clocks are the schedules', norms are finite.
 """
 
 from __future__ import annotations
