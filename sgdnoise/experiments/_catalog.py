@@ -256,6 +256,18 @@ CLAIMS: tuple[Entry, ...] = (
         data=BOTH_ALL,
     ),
     Entry(
+        "sgw23-powerlaws",
+        "SGW23",
+        "sgw23_powerlaws",
+        (
+            "in the lazy regime ‖Δw‖/‖w0‖ and t* are joint power laws T^δ P^γ (δ, γ > 0, the "
+            "exponents steady across the grid), T_c's exponent a = γ/δ (derived); most of the "
+            "weight change and of the temperature's effect on the test error come after the "
+            "training loss falls to a tenth of its initial value"
+        ),
+        data=MNIST_ALL,
+    ),
+    Entry(
         "sgw23-tc",
         "SGW23",
         "sgw23_tc",

@@ -174,7 +174,11 @@ def train_point(
         torch.set_num_threads(before)  # in-process callers (tests) keep their setting
 
 
-def _run(c: dict) -> dict:
+def _run(c: dict, observer=None) -> dict:
+    """Train the run ``c`` (checked settings) and return its metrics.  ``observer``:
+    ``observer(model, data) -> callback`` for a worker that watches the run (the trainer
+    calls the callback after each evaluation; it never stops the run): called once before
+    training, with the centred model and the run's data."""
     from ..nets import evaluate, make_model, train
     from ..theory.conventions import lr_from_mean_field_temperature
     from ._netdata import dataset
@@ -201,6 +205,7 @@ def _run(c: dict) -> dict:
     every = c["eval_every"] or math.ceil(c["n_train"] / B)
     # The time cap t ≤ max_time is a step cap at constant η.
     cap = max(1, min(c["max_steps"], math.ceil(c["max_time"] / lr)))
+    callback = None if observer is None else observer(model, data)
     res = train(
         model,
         data,
@@ -214,6 +219,7 @@ def _run(c: dict) -> dict:
         eval_every=every,
         eval_test=False,
         seed=c["seed"],
+        callback=callback,
     )
     out = {
         "lr": lr,
