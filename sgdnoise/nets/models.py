@@ -1,6 +1,7 @@
-"""One model factory: MLP, plain ConvNet, ResNets (ResNet-18-style and a small CPU one) and
-VGG-11, each in the standard, NTK or mean-field parameterization, with optional batch norm,
-dropout and SGW23's α-trick centred output ``o(x) = f(w, x) − f(w0, x)``.
+"""One model factory: MLP, plain ConvNet, ResNets (ResNet-18-style and a small CPU one),
+VGG-11 and a small VGG of ``depth`` conv-conv-pool blocks, each in the standard, NTK or
+mean-field parameterization, with optional batch norm, dropout and SGW23's α-trick centred
+output ``o(x) = f(w, x) − f(w0, x)``.
 
 Widths: ``width`` is the hidden width of the MLP and the widening factor k of the
 convolutional families (channels = base × k; P19's families).  ``num_outputs = 1`` gives a
@@ -26,9 +27,18 @@ from .parameterization import (
     init_parameters,
 )
 
-ARCHITECTURES = ("mlp", "convnet", "resnet18", "resnet-small", "vgg11")
+ARCHITECTURES = ("mlp", "convnet", "resnet18", "resnet-small", "vgg11", "vgg")
 
 _VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
+#: base channels of the first block of the small VGG (doubling per block, × width)
+VGG_BASE = 16
+
+
+def vgg_config(depth: int, base: int = VGG_BASE) -> tuple:
+    """The small VGG's layer list: ``depth`` blocks of [conv, conv, maxpool 2] with ``base·2^i``
+    channels in block i (VGG's pattern of two 3×3 convolutions per resolution)."""
+    depth = integer("depth", depth, minimum=1)
+    return tuple(x for i in range(depth) for x in (base * 2**i, base * 2**i, "M"))
 
 
 class MLP(nn.Module):
@@ -142,14 +152,15 @@ class ResNet(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
 
-class VGG11(nn.Module):
-    """VGG-11 (configuration A of Simonyan & Zisserman 2015) for 32×32 inputs, channels × k,
-    a single linear classifier after global pooling (the usual CIFAR variant)."""
+class VGG(nn.Module):
+    """A VGG network (Simonyan & Zisserman 2015): the layer list ``config`` of 3×3 conv
+    channels and ``"M"`` (maxpool 2), each conv followed by (BN) and the activation, channels
+    × k, a single linear classifier after global pooling (the usual CIFAR variant)."""
 
-    def __init__(self, c_in, num_outputs, *, width, p, batch_norm, dropout, sigma_w2):
+    def __init__(self, c_in, num_outputs, *, config, width, p, batch_norm, dropout, sigma_w2):
         super().__init__()
         layers, c = [], c_in
-        for v in _VGG11:
+        for v in config:
             if v == "M":
                 layers.append(nn.MaxPool2d(2, ceil_mode=True))
             else:
@@ -160,6 +171,13 @@ class VGG11(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x))
+
+
+class VGG11(VGG):
+    """VGG-11 (configuration A of Simonyan & Zisserman 2015) for 32×32 inputs."""
+
+    def __init__(self, c_in, num_outputs, **kw):
+        super().__init__(c_in, num_outputs, config=_VGG11, **kw)
 
 
 def _as_buffers(module: nn.Module) -> nn.Module:
@@ -234,7 +252,8 @@ def make_model(
     """Build one network of :data:`ARCHITECTURES`, initialized from ``seed``.
 
     ``input_shape`` is (C, H, W) (or (d,) for the MLP); ``width`` ≥ 1 is the MLP's hidden
-    width or the convolutional widening factor; ``depth`` the MLP's number of hidden layers;
+    width or the convolutional widening factor; ``depth`` the MLP's number of hidden layers
+    or the small VGG's number of conv-conv-pool blocks (:func:`vgg_config`);
     ``dropout ∈ [0, 1)``; ``sigma_w2`` the weight-variance gain σ_w² of the hidden layers
     (the readout uses σ_w² = 1).  ``centered=True`` wraps the net in :class:`CenteredOutput`.
     """
@@ -262,6 +281,11 @@ def make_model(
             model = ConvNet(c_in, num_outputs, width=width, sigma_w2=sigma_w2, **common)
         elif architecture == "vgg11":
             model = VGG11(c_in, num_outputs, width=width, sigma_w2=sigma_w2, **common)
+        elif architecture == "vgg":
+            model = VGG(
+                c_in, num_outputs, config=vgg_config(depth), width=width, sigma_w2=sigma_w2,
+                **common,
+            )  # fmt: skip
         else:
             blocks, base = ((2, 2, 2, 2), 64) if architecture == "resnet18" else ((1, 1, 1), 16)
             model = ResNet(

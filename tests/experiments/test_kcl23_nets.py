@@ -15,7 +15,6 @@ from sgdnoise.errors import ParameterError
 from sgdnoise.experiments import _kcl23_analysis as A
 from sgdnoise.experiments import _kcl23_worker as W
 from sgdnoise.experiments import (
-    kcl23_bn,
     kcl23_dropout,
     kcl23_lr,
     kcl23_sam,
@@ -164,13 +163,7 @@ def test_machinery_fails_on_a_wrong_eigenvalue_or_a_missed_target():
     capped = df.copy()
     capped.loc[0, "status"] = "capped"  # one run missed 99% training accuracy
     assert decisions(kcl23_lr.analyse(capped, s, "smoke")[0])["runs-at-target"] == "contradicted"
-    # BN's smoke criteria are only these two: the same broken ingredients fail it
-    sb = kcl23_bn.SETTINGS["smoke"]
-    cells = [dict(batch_norm=bn, batch=b) for bn in (False, True) for b in sb.batch]
-    bn = frame(cells, lambda c: 5.0, lambda c: 0.8, seeds=sb.seeds, lr=sb.lr)
-    assert verdict(kcl23_bn.analyse(bn, sb, "smoke")[0]) == "agree"
-    bn.loc[3, "lambda_max"] = float("nan")
-    assert verdict(kcl23_bn.analyse(bn, sb, "smoke")[0]) == "disagree"
+    # kcl23-bn's smoke machinery: tests/experiments/test_kcl23_bn.py
 
 
 @pytest.mark.parametrize("scale", ["smoke", "cpu"])
@@ -276,26 +269,6 @@ def test_dropout_direction_and_existence():
     assert decisions(kcl23_dropout.analyse(rising, smoke, "smoke")[0])["lambda-falls"] == (
         "contradicted"
     )
-
-
-def test_bn_existence_and_accuracy():
-    s = kcl23_bn.SETTINGS["cpu"]
-    cells = [dict(batch_norm=bn, batch=b) for bn in (False, True) for b in s.batch]
-    bmax = max(s.batch)
-    # BN raises λmax at the largest B only, and adds 2 points of accuracy: the paper's case
-    good = frame(cells, lambda c: 8.0 if c["batch_norm"] and c["batch"] == bmax else 5.0,
-                 lambda c: 0.5 + 0.02 * c["batch_norm"], seeds=s.seeds, lr=s.lr)  # fmt: skip
-    assert decisions(kcl23_bn.analyse(good, s, "cpu")[0]) == {
-        "not-consistently-lower": "supported",
-        "improves-accuracy": "supported",
-    }
-    # BN lowers λmax at every B (what the cpu MLP showed) and costs accuracy: contradicted
-    bad = frame(cells, lambda c: 2.0 if c["batch_norm"] else 5.0,
-                lambda c: 0.5 - 0.02 * c["batch_norm"], seeds=s.seeds, lr=s.lr)  # fmt: skip
-    assert decisions(kcl23_bn.analyse(bad, s, "cpu")[0]) == {
-        "not-consistently-lower": "contradicted",
-        "improves-accuracy": "contradicted",
-    }
 
 
 def test_fade_and_missing_cells():
