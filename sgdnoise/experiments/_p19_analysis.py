@@ -265,6 +265,40 @@ def gbar_figure(ctx, fams: list[FamilyAnalysis]) -> None:
     ctx.savefig(fig, "p19_gbar_vs_width")
 
 
+def rate_curves_figure(ctx, fams: list[FamilyAnalysis], df: pd.DataFrame) -> None:
+    """For each family trained at one batch size (the BN ResNet): late test accuracy vs
+    the rate per width (per-seed points, seed mean ± t interval) with each seed's optimum
+    (×) — the curves whose peaks the ḡ_opt slope compares (``p19_rates_<family>.png``)."""
+    from matplotlib.figure import Figure
+
+    from ._plots import log_axis, seeds_mean_ci
+
+    for a in fams:
+        sub = df[df["sweep"] == f"p19-{a.name}"]
+        if sub["batch"].nunique() != 1 or a.per.empty:
+            continue
+        fig = Figure(figsize=(6.0, 4.2))
+        ax = fig.add_subplot()
+        lrs = sorted(float(v) for v in a.family.lrs)
+        for w in a.family.widths:
+            mine = sub[sub["width"] == w]
+            vals = [mine.loc[np.isclose(mine["lr"], r), SCORE].astype(float).dropna() for r in lrs]
+            keep = [i for i, v in enumerate(vals) if len(v)]
+            line = seeds_mean_ci(
+                ax, [lrs[i] for i in keep], [vals[i].to_numpy() for i in keep], label=f"k = {w}"
+            )
+            best = a.per[a.per["width"] == w]
+            ax.scatter(best["lr"], best[SCORE], marker="x", s=45, color=line.get_color(),
+                       label=f"k = {w}: per-seed optimum")  # fmt: skip
+        log_axis(ax, "x", ticks=lrs)
+        rate = "ε (NTK)" if a.family.parameterization == "ntk" else "η (standard)"
+        ax.set_xlabel(f"learning rate {rate}, B = {int(sub['batch'].iloc[0])}")
+        ax.set_ylabel("late test accuracy")
+        ax.set_title(f"{a.name}: accuracy vs rate per width")
+        ax.legend(fontsize=7)
+        ctx.savefig(fig, f"p19_rates_{a.name}")
+
+
 def accuracy_figure(ctx, fams: list[FamilyAnalysis]) -> None:
     """Best late test accuracy per seed and its seed mean ± t interval vs k."""
     from matplotlib.figure import Figure

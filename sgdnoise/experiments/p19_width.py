@@ -174,6 +174,7 @@ def run(ctx):
     an.heatmaps(ctx, df, fams)
     an.gbar_figure(ctx, fams)
     an.accuracy_figure(ctx, fams)
+    an.rate_curves_figure(ctx, fams, df)
     judged = judge(fams, s, ctx.scale)
     lines = [
         f"- {a.name} (k = {', '.join(map(str, a.family.widths))}; {len(a.seeds)} seeds): "
@@ -201,7 +202,8 @@ def run(ctx):
         "Smoke ranges: accuracy moved by ≥ 0.05 (a trainer that ignores η or the data gives "
         "a flat grid, within the ≈ 0.02 test-set noise); best accuracy ≥ 0.15 (chance 0.10, "
         "test-set sd ≈ 0.013); fan-in gap ≤ 1e-12.  Effect sizes (power): slope — "
-        f"{SLOPE_REASON}; accuracy — {ACC_EFFECT}, {ACC_REASON}.\n\n"
+        f"{SLOPE_REASON}; accuracy — {ACC_EFFECT}, {ACC_REASON}; with BN, ḡ_opt rising — "
+        f"slope 1, the trend without BN; accuracy — {BN_ACC_EFFECT}, {BN_ACC_REASON}.\n\n"
         + "\n".join(lines)
         + "\n\n"
         + an.optima_table(fams)

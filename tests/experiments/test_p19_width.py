@@ -354,6 +354,7 @@ def _check(rec, out, figures):
 def test_p19_width_smoke(smoke_all):
     rec, out = smoke_all["p19-width"]
     figs = ["p19_gbar_vs_width.png", "p19_accuracy_vs_width.png", "p19_heatmap_mlp-ntk_w64.png"]
+    figs.append("p19_rates_resnet-small-ntk-bn.png")
     _check(rec, out, figs)
     m = rec["metrics"]
     assert m["n_runs"] == 2 * 3 * 2 * (6 + 6) + 3 * 2 * 2 and m["n_diverged"] > 0
