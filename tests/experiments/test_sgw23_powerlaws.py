@@ -99,11 +99,23 @@ def test_drift_measures_how_far_a_local_exponent_moves():
     # ln y = 0.5 (ln T)² + ...: the T exponent changes by 2·0.5·R_u across the fitted T
     df = _frame(wc=lambda T, p: np.exp(0.5 * np.log(T) ** 2) * p**0.2, noise=0.0)
     f = an.joint_fits(df, "weight_change", FIT_T)
-    np.testing.assert_allclose(f["drift"], np.log(FIT_T[-1] / FIT_T[0]), rtol=1e-9)
+    np.testing.assert_allclose(f["curv_T"], np.log(FIT_T[-1] / FIT_T[0]), rtol=1e-9)
+    np.testing.assert_allclose(f["drift"], f["curv_T"], rtol=1e-9)
+    np.testing.assert_allclose(f["inter"], 0.0, atol=1e-9)
     # a T×P interaction: the P exponent moves by ι R_u, the T exponent by ι R_v (larger)
-    df = _frame(wc=lambda T, p: np.exp(0.1 * np.log(T) * np.log(p)), noise=0.0)
+    df = _frame(wc=lambda T, p: np.exp(-0.1 * np.log(T) * np.log(p)), noise=0.0)
     f = an.joint_fits(df, "weight_change", FIT_T)
+    np.testing.assert_allclose(f["inter"], -0.1 * np.log(P[-1] / P[0]), rtol=1e-9)
     np.testing.assert_allclose(f["drift"], 0.1 * np.log(P[-1] / P[0]), rtol=1e-9)
+    np.testing.assert_allclose(f["curv_T"], 0.0, atol=1e-9)
+
+
+def test_noise_alone_moves_no_signed_drift():
+    # pure power law with a 10% per-cell spread: the unsigned drift is pushed up by the
+    # noise, the signed values the criteria judge average to 0
+    f = an.joint_fits(_frame(wc=lambda T, p: T * p**0.3, noise=0.1), "weight_change", FIT_T)
+    assert f["drift"].mean() > 0.1
+    assert abs(f["curv_T"].mean()) < 0.15 and abs(f["inter"].mean()) < 0.15
 
 
 def test_capped_runs_enter_no_fit():
@@ -131,10 +143,15 @@ def test_the_papers_sentences_are_supported():
         ("delta_t_star", dict(df=_frame(tstar=lambda T, p: T**-0.5 * p**1.2))),
         ("gamma_t_star", dict(df=_frame(tstar=lambda T, p: T * p**-0.5))),
         # the local T exponent moves by 2·0.3·ln 10 ≈ 1.4 across the fitted T
-        ("adequate_weight_change",
+        ("curv_weight_change",
          dict(df=_frame(wc=lambda T, p: paper_wc(T, p) * np.exp(0.3 * np.log(T / 3e-2) ** 2)))),
-        ("adequate_t_star",
+        ("curv_t_star",
          dict(df=_frame(tstar=lambda T, p: paper_tstar(T, p) * np.exp(0.3 * np.log(T) ** 2)))),
+        # the P exponent moves with T (and the T exponent with P): no product T^δ P^γ
+        ("inter_weight_change",
+         dict(df=_frame(wc=lambda T, p: paper_wc(T, p) * np.exp(0.2 * np.log(T) * np.log(p))))),
+        ("inter_t_star",
+         dict(df=_frame(tstar=lambda T, p: paper_tstar(T, p) * (p / 256) ** (0.5 * np.log(T))))),
         # a lazy value growing as P^0.5 moves T_c to P^(0.5 − γ): a = −0.2 ≠ γ/δ ≈ 0.3
         ("a_ratio", dict(df=_frame(wc=lambda T, p: paper_wc(T, p) + 0.01 * (p / 256) ** 0.5))),
         # most of the weight change made before the level
