@@ -105,7 +105,7 @@ def test_no_T_effect_leaves_equivalence_unable_to_pass():
 
 def test_equivalence_false_alarm_rate_under_exact_invariance():
     """The old 3-sem criterion called ~27% of exactly invariant grids "disagree"; the TOST
-    criterion may contradict at most α = 0.05 (plus Monte-Carlo error) of them, with the cpu
+    criterion may contradict at most α = 0.05 (plus Monte-Carlo error) of them, with the earlier cpu
     design (10 seeds, 3 T, 2 B) and its hottest temperature's seed spread (paired sd ≈ 0.11)."""
     n, fired, passed = 150, 0, 0
     for r in range(n):
