@@ -14,6 +14,9 @@
 5. ``--only hvp``: Hessian-vector product cost and time to 1e-3 on λmax against PyHessian
    (benchmarks/nets_hvp.py, which says how to install PyHessian for it).
 
+6. ``--only grid``: the P19 cpu grid, per-run sweep vs batched ensembles
+   (benchmarks/nets_grid.py; ``--grid-seeds``, ``--grid-per-run-seeds``).
+
 Usage: ``python benchmarks/nets.py [--json FILE] [--quick] [--device auto|cpu|cuda]
 [--data-dir DIR] [--threads N] [--only NAME]``.
 """
@@ -21,6 +24,7 @@ Usage: ``python benchmarks/nets.py [--json FILE] [--quick] [--device auto|cpu|cu
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import sys
@@ -364,6 +368,15 @@ def main(argv=None):
     # cost more than they save for these small models (measured 4 µs vs 110 µs per small op)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", default=None, choices=list(BENCHES), help="run one benchmark")
+    p.add_argument(
+        "--grid-seeds", type=int, default=None, help="grid: seeds a group (default: the cpu 8)"
+    )
+    p.add_argument(
+        "--grid-per-run-seeds",
+        type=int,
+        default=None,
+        help="grid: seeds the per-run way is timed on (default 2; scaled to --grid-seeds)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from sgdnoise.nets import resolve_device
@@ -380,6 +393,8 @@ def main(argv=None):
     for name, fn in BENCHES.items():
         if args.only not in (None, name):
             continue
+        if name == "grid":
+            fn = functools.partial(fn, seeds=args.grid_seeds, per_run_seeds=args.grid_per_run_seeds)
         t0 = time.perf_counter()
         out[name] = fn(data_dir, device, args.quick)
         out[name]["wall_seconds"] = time.perf_counter() - t0

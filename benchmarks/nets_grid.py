@@ -2,23 +2,31 @@
 evaluated every epoch) vs batched ensembles (``p19_points``: lr × seed members of one
 (family, width, batch) trained at once, evaluated where the scores need it), issue 14.
 
-A fixed fraction of the grid: every family, width, batch and rate, the first ``seeds``
-seeds of the cpu scale's 8 (default 2: a quarter of its 672 runs).  Both ways run in this
-process on one thread (the sweep's workers are single-threaded too), group by group, the
-two ways alternating first, so that load on a shared machine hits both alike.  Figures:
+The batched way trains each (family, width, batch) group as the sweep does: all its
+``seeds`` × rates points (default: the cpu scale's 8 seeds, 56 points a group), cut into
+the fewest even tasks of at most the ensemble size (:func:`sgdnoise.sweeps.batching.
+even_chunks`).  The per-run way trains the first ``per_run_seeds`` of those seeds (default
+2) — a run's cost does not depend on how many other seeds the grid has — and its time is
+scaled by ``seeds / per_run_seeds`` to the same points (``per_run_seconds``; the measured
+time is ``per_run_seconds_measured``).  Both ways run in this process on one thread (the
+sweep's workers are single-threaded too), group by group, the two ways alternating first,
+so that load on a shared machine hits both alike.  Figures:
 
-* ``ratios.grid_batched_over_per_run`` — Σ per-run wall / Σ batched wall (target ≥ 4);
+* ``ratios.grid_batched_over_per_run`` — per-run wall / batched wall over the same points
+  (target ≥ 4);
 * ``fraction_of_peak[width]`` — the batched runs' useful float32 FLOP/s at that width
   (training: 6·B·Σ n_in·n_out per member-step, less the first layer's unneeded input
   gradient; evaluations: 2·Σ n_in·n_out per point) over the machine's float32 matmul peak
   measured around each group's batched run (median of six 1024³ products: the load on a
   shared machine drifts several-fold within a run) (target ≥ 0.4 for widths ≥ 128);
 * ``max_abs_metric_difference`` — the largest difference between the two ways' late test
-  accuracies (0 on CPU: members follow the single runs bit for bit).
+  accuracies on the points both ran (0 on CPU: members follow the single runs bit for bit);
+* ``load_average`` — the machine's 1-minute load average at the start and the end.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -44,12 +52,17 @@ def _macs(data_dim: int, width: int, depth: int, classes: int) -> tuple[int, int
     return sum(a * b for a, b in zip(dims, dims[1:])), dims[0] * dims[1]
 
 
-def bench_grid(data_dir, device, quick: bool, seeds: int | None = None) -> dict:
+def bench_grid(
+    data_dir, device, quick: bool, seeds: int | None = None, per_run_seeds: int | None = None
+) -> dict:
     from sgdnoise.experiments import _p19_grid as g
+    from sgdnoise.sweeps.batching import even_chunks
 
     torch.set_num_threads(1)
+    load = [os.getloadavg()[0]]
     s = g.SETTINGS["cpu"]
-    n_seeds = seeds or (1 if quick else 2)
+    n_seeds = seeds or (1 if quick else s.seeds)
+    n_pr = min(per_run_seeds or 2, n_seeds)
     fams = s.families if not quick else (s.families[0],)
     widths_of = (lambda f: f.widths[:1]) if quick else (lambda f: f.widths)
     epochs = 2 if quick else s.epochs
@@ -59,8 +72,9 @@ def bench_grid(data_dir, device, quick: bool, seeds: int | None = None) -> dict:
         image_size=s.image_size, data_seed=0, epochs=epochs, depth=s.depth,
         late_fraction=s.late_fraction, device=device.type, threads=1,
     )  # fmt: skip
-    per_run_s = batched_s = 0.0
+    per_run_s = per_run_measured = batched_s = 0.0
     by_width: dict[int, list[float]] = {}
+    by_group: dict[str, dict] = {}
     worst = 0.0
     groups = 0
     for f in fams:
@@ -72,16 +86,17 @@ def bench_grid(data_dir, device, quick: bool, seeds: int | None = None) -> dict:
                     for lr in f.lrs
                     for seed in range(n_seeds)
                 ]  # fmt: skip
+                sample = [c for c in configs if c["seed"] < n_pr]
                 size = g.p19_size(configs[0])
                 g.p19_points(configs[:1])  # data cached and kernels warm for both ways
 
                 def batched(configs=configs, size=size):
                     out = []
-                    for i in range(0, len(configs), size):
-                        out += g.p19_points(configs[i : i + size])
+                    for chunk in even_chunks(configs, size):
+                        out += g.p19_points(chunk)
                     return out
 
-                def per_run(configs=configs):
+                def per_run(configs=sample):
                     return [g.p19_point(**c) for c in configs]
 
                 order = (batched, per_run) if groups % 2 == 0 else (per_run, batched)
@@ -96,9 +111,12 @@ def bench_grid(data_dir, device, quick: bool, seeds: int | None = None) -> dict:
                         local += matmul_rates(3)
                 rates += local
                 groups += 1
-                per_run_s += times["per_run"]
+                scaled = times["per_run"] * len(configs) / len(sample)
+                per_run_s += scaled
+                per_run_measured += times["per_run"]
                 batched_s += times["batched"]
-                for a, c in zip(res["batched"], res["per_run"]):
+                both = [a for c, a in zip(configs, res["batched"]) if c["seed"] < n_pr]
+                for a, c in zip(both, res["per_run"]):
                     x, y = a["test_acc_late"], c["test_acc_late"]
                     if not (np.isnan(x) and np.isnan(y)):
                         worst = max(worst, abs(x - y))
@@ -116,9 +134,17 @@ def bench_grid(data_dir, device, quick: bool, seeds: int | None = None) -> dict:
                 acc = by_width.setdefault(w, [0.0, 0.0])
                 acc[0] += flops
                 acc[1] += times["batched"] * statistics.median(local) * 1e9
+                by_group[f"{f.name} k={w} B={b}"] = {
+                    "points": len(configs),
+                    "ensemble_size": size,
+                    "per_run_seconds": scaled,
+                    "batched_seconds": times["batched"],
+                    "ratio": scaled / times["batched"],
+                }
                 print(
                     f"grid {f.name} k={w} B={b}: {len(configs)} runs, ensemble {size}, "
-                    f"per-run {times['per_run']:.2f} s, batched {times['batched']:.2f} s",
+                    f"per-run {scaled:.2f} s ({len(sample)} measured), "
+                    f"batched {times['batched']:.2f} s, ratio {scaled / times['batched']:.2f}",
                     flush=True,
                 )
     rates += matmul_rates()
@@ -126,9 +152,14 @@ def bench_grid(data_dir, device, quick: bool, seeds: int | None = None) -> dict:
     # per width: useful FLOPs over Σ (batched time × the peak timed around that group), as
     # the load on a shared machine drifts by several times within one run
     frac = {str(w): fl / cap for w, (fl, cap) in sorted(by_width.items())}
+    load.append(os.getloadavg()[0])
     return {
         "runs": sum(len(f.lrs) * len(widths_of(f)) * len(s.batches) * n_seeds for f in fams),
         "seeds": n_seeds,
+        "per_run_seeds": n_pr,
+        "per_run_seconds_measured": per_run_measured,
+        "by_group": by_group,
+        "load_average": load,
         "epochs": epochs,
         "per_run_seconds": per_run_s,
         "batched_seconds": batched_s,
@@ -138,7 +169,8 @@ def bench_grid(data_dir, device, quick: bool, seeds: int | None = None) -> dict:
         "peak_gflops_samples": rates,
         "fraction_of_peak": frac,
         "max_abs_metric_difference": worst,
-        "baseline": "the per-run sweep's worker p19_point on the same grid points, same thread",
+        "baseline": "the per-run sweep's worker p19_point on the same grid points, same thread "
+        "(timed on the first per_run_seeds seeds, scaled to all)",
         "target": ">= 4 (wall); fraction_of_peak >= 0.4 for widths >= 128",
         "load_note": "a shared machine: peak and both ways are measured under the same load, "
         "alternating which way runs first per group",

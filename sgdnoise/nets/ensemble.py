@@ -90,6 +90,38 @@ def ensemble_size(
     return int(max(1, min(MAX_MEMBERS, budget // per_member)))
 
 
+class _Batches:
+    """Each step's index batches of all members, ``[M, b]``: row m is what
+    ``BatchSampler(n, sampling, seed_m)`` gives a single run with that seed.  Under epoch
+    sampling each member's permutation is drawn once per epoch by its own sampler (the same
+    draw a single run makes) and every step slices all members' at once, instead of M
+    Python calls and a stack per step (the per-step overhead of small-model ensembles)."""
+
+    def __init__(self, n: int, sampling: str, seeds: Sequence[int]):
+        self.samplers = [BatchSampler(n, sampling, s) for s in seeds]
+        self.n = n
+        self.epoch_wise = sampling == "epoch"
+        self.perms: torch.Tensor | None = None
+        self.epoch: int | None = None
+        self.cursor = 0
+
+    def next(self, batch_size: int, epoch: int) -> torch.Tensor:
+        if not self.epoch_wise:
+            return torch.stack([s.next(batch_size, epoch) for s in self.samplers])
+        # BatchSampler's own rule for a new permutation; next(n) hands over all of it
+        if self.perms is None or epoch != self.epoch or self.cursor >= self.n:
+            self.perms = torch.stack([s.next(self.n, epoch) for s in self.samplers])
+            self.epoch, self.cursor = epoch, 0
+        idx = self.perms[:, self.cursor : self.cursor + min(batch_size, self.n)]
+        self.cursor += idx.shape[1]
+        return idx
+
+    def keep(self, rows: list[int]) -> None:
+        self.samplers = [self.samplers[j] for j in rows]
+        if self.perms is not None:
+            self.perms = self.perms[rows]
+
+
 def _stack(models, named):
     names = [n for n, _ in named(models[0])]
     for m in models[1:]:
@@ -181,7 +213,7 @@ def train_members(
     per_epoch = math.ceil(n / batch_size)
     caps = [c for c in (None if epochs is None else epochs * per_epoch, max_steps) if c]
     total = min(caps)
-    samplers = [BatchSampler(n, sampling, s) for s in seeds]
+    batches = _Batches(n, sampling, seeds)
     gens = _Generators(seeds, device) if engine.has_dropout() else None
     criteria = stop_when_fitted or target_train_accuracy is not None
     has_test = eval_test and len(data.x_test) > 0
@@ -246,6 +278,7 @@ def train_members(
             w0 = {k: v.index_select(0, sel) for k, v in w0.items()}
         rho_t = rho_t.index_select(0, sel)
         engine.keep(keep)
+        batches.keep(keep)
         if gens is not None:
             gens.keep(keep)
         alive = [alive[j] for j in keep]
@@ -326,7 +359,7 @@ def train_members(
     step = 0
     for k in range(total):
         epoch_k = k // per_epoch
-        idx = torch.stack([samplers[i].next(batch_size, epoch_k) for i in alive]).to(device)
+        idx = batches.next(batch_size, epoch_k).to(device)
         b = idx.shape[1]
         xb, yb = x[idx], y[idx]
         means, grads = loss_and_grads(xb, yb, b)

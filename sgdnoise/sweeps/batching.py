@@ -7,8 +7,8 @@ of the per-run worker (``spec.function``); only the unit of work changes:
 
 * the pending points are grouped by everything **but** the ``members`` axes (points of one
   group differ only in those, e.g. learning rate and seed), in grid order;
-* each group is cut into tasks of at most ``size`` points (``size`` may depend on the
-  group: a function of the group's first config);
+* each group is cut into the fewest tasks of at most ``size`` points, of sizes that differ
+  by at most one (``size`` may depend on the group: a function of its first config);
 * a task calls ``function(configs) -> results`` once on a worker; ``results[i]`` is what
   the per-run worker would return for ``configs[i]`` (a dict of metrics, optionally
   ``status`` and ``curves``), or an exception instance when that one point failed;
@@ -89,7 +89,7 @@ def group_key(config: dict, members: tuple[str, ...]) -> str:
 def tasks(batch: Batch | None, todo: list[tuple[str, dict]]) -> list[list[tuple[str, dict]]]:
     """The pending ``(key, config)`` points cut into tasks: one point each without a batch;
     else grouped by :func:`group_key` (groups in order of first appearance, points in grid
-    order) and cut into chunks of the group's size."""
+    order) and cut into the fewest even chunks of at most the group's size."""
     if batch is None:
         return [[kc] for kc in todo]
     groups: dict[str, list] = {}
@@ -102,8 +102,22 @@ def tasks(batch: Batch | None, todo: list[tuple[str, dict]]) -> list[list[tuple[
     for items in groups.values():
         n = size if isinstance(size, int) else size(dict(items[0][1]))
         n = _check_size(int(n) if isinstance(n, Integral) and not isinstance(n, bool) else n)
-        out.extend(items[i : i + n] for i in range(0, len(items), n))
+        out.extend(even_chunks(items, n))
     return out
 
 
-__all__ = ["Batch", "MAX_SIZE", "check_batch", "group_key", "tasks"]
+def even_chunks(items: list, most: int) -> list[list]:
+    """``items`` cut into the fewest chunks of at most ``most``, their sizes differing by at
+    most one (56 points at 18 a task: 14 + 14 + 14 + 14, not 18 + 18 + 18 + 2 — a batched
+    task of 2 would gain little from batching)."""
+    k = -(-len(items) // most)
+    q, r = divmod(len(items), k)
+    out, start = [], 0
+    for i in range(k):
+        stop = start + q + (1 if i < r else 0)
+        out.append(items[start:stop])
+        start = stop
+    return out
+
+
+__all__ = ["Batch", "MAX_SIZE", "check_batch", "even_chunks", "group_key", "tasks"]

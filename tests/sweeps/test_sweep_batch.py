@@ -48,6 +48,10 @@ def test_tasks_group_by_everything_but_the_members_in_grid_order():
     b = Batch(function="m:f", members=("seed",), size=lambda c: 1 if c["x"] == 1 else 3)
     got = [[k for k, _ in t] for t in tasks(b, todo)]
     assert got == [["k10"], ["k11"], ["k12"], ["k20", "k21", "k22"]]
+    # even chunks: 7 points at most 3 a task are 3 + 2 + 2, not 3 + 3 + 1
+    seven = [(f"s{i}", {"seed": i}) for i in range(7)]
+    got = [[k for k, _ in t] for t in tasks(Batch("m:f", ("seed",), 3), seven)]
+    assert got == [["s0", "s1", "s2"], ["s3", "s4"], ["s5", "s6"]]
     # no batch: one point per task, in order (today's sweep)
     assert tasks(None, todo) == [[kc] for kc in todo]
     b = Batch(function="m:f", members=("seed",), size=lambda c: 0)
