@@ -49,10 +49,13 @@ from .losses import make_loss, margins, predictions
 from .sampling import SAMPLINGS, BatchSampler
 from .trainer import TrainResult, check_run_length
 
-#: bytes of per-member working set that one CPU ensemble keeps in the last-level cache
-#: (measured on the P19 MLPs, benchmarks/nets_grid.py: beyond it the step streams the
-#: members' weights from memory and the ensemble loses to sequential runs at width 512)
-CPU_CACHE_BUDGET = 24 * 2**20
+#: bytes of the members' training-step working set that one CPU ensemble keeps within
+#: (the 32 MiB last-level cache of the machine it was tuned on).  Measured on the P19 MLPs
+#: (2-core EPYC, load average 11–16, 2026-12-02; 3 epochs of the cpu grid): at width 512
+#: 8 members per task took 0.7–1.0× the time per member of 3 (four comparisons), at width
+#: 128 28 members 0.4–1.1× that of 14–19; far beyond it (16 MB of weights per ensemble at
+#: width 512) the step streams the weights from memory and loses to sequential runs.
+CPU_CACHE_BUDGET = 32 * 2**20
 #: the largest ensemble: past it per-step overhead is already amortized
 MAX_MEMBERS = 64
 
@@ -65,16 +68,17 @@ def _per(name: str, v, m: int, check) -> list[float]:
 
 
 def ensemble_size(
-    model: nn.Module, *, batch_size: int, device: str | torch.device = "cpu", eval_chunk=256
+    model: nn.Module, *, batch_size: int, device: str | torch.device = "cpu", eval_chunk=0
 ) -> int:
     """How many members of ``model``'s architecture to train at once on ``device``.
 
-    CPU: as many as keep the members' weights, gradients, initial copies and activations
-    (one training batch, one evaluation chunk) within :data:`CPU_CACHE_BUDGET` — small
-    models gain by amortizing per-call overhead over many members, large ones are
-    memory-bound once their weights leave the cache (at width 512, 1.4 MB of weights per
-    member, this gives 4).  CUDA: a quarter of the free memory, by the same count.  At least
-    1, at most :data:`MAX_MEMBERS`."""
+    CPU: as many as keep the members' weights, gradients, initial copies and activations of
+    one training batch (and of an evaluation chunk of ``eval_chunk`` points, when
+    evaluations are frequent enough to matter; the P19 runs evaluate 4 times in 320 steps)
+    within :data:`CPU_CACHE_BUDGET` — small models gain by amortizing per-call overhead over
+    many members, large ones are memory-bound once their weights leave the cache (at width
+    512, 1.4 MB of weights per member, this gives 5).  CUDA: a quarter of the free memory,
+    by the same count.  At least 1, at most :data:`MAX_MEMBERS`."""
     batch_size = integer("batch_size", batch_size, minimum=1)
     dev = torch.device(device)
     n_params = sum(p.numel() for p in model.parameters())
