@@ -31,6 +31,7 @@ BUILTIN: dict[str, str] = {
     "noisy-quadratic": "sgdnoise.sweeps.tasks:noisy_quadratic_sgd",
     "bg21-cifar-point": "sgdnoise.experiments._bg21_cifar_worker:bg21_point",
     "kcl23-run": "sgdnoise.experiments._kcl23_worker:kcl23_run",
+    "kcl23-bn-run": "sgdnoise.experiments._kcl23_bn_worker:kcl23_bn_run",
     "p19-point": "sgdnoise.experiments._p19_grid:p19_point",
     "sgw23-perceptron": "sgdnoise.experiments._sgw23_perceptron_worker:perceptron_run",
     "sgw23-train": "sgdnoise.experiments._sgw23_runs:train_point",
