@@ -270,7 +270,8 @@ def exponents_figure(fits: dict, a_by_seed: pd.Series):
     wc = fits["weight_change"]
     labels += ["a (T_c)", "γ/δ ‖Δw‖"]
     vals += [a_by_seed.to_numpy(float), (wc["gamma"] / wc["delta"]).to_numpy(float)]
-    seeds_mean_ci(ax, range(len(labels)), vals, label="per-seed exponent")
+    line = seeds_mean_ci(ax, range(len(labels)), vals, label="per-seed exponent")
+    line.set_linestyle("none")  # separate quantities: nothing to connect
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, fontsize=8, rotation=20)
