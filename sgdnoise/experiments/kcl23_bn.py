@@ -58,13 +58,13 @@ class Settings:
 
 SETTINGS = {
     "smoke": Settings(((0.1, 16),), seeds=3),
-    # two cells, two η and two B.  The existence criterion runs each cell at α/(2·2)
-    # one-sided; the first cpu run (6 seeds, 2026-12-02) measured a per-seed sd of the
-    # segment log ratio ≈ 0.22 at (0.1, 16) (λmax at the measurement point swings with the
-    # step, ±30% between seeds) and gave power 0.19 at BN leaving λmax unchanged: 10 seeds
-    # give ≈ 0.6 at that sd.  Accuracy at one point needs a per-seed sd ≲ 0.013 over 10
-    # seeds; measured ≈ 0.015 (power 0.24 at 6 seeds, ≈ 0.4 at 10): likely undecided by
-    # design at this scale.  40 runs.
+    # two cells, two η and two B; 40 runs (24.6 min of wall time at load 8–17 on 2 cores,
+    # 2026-12-02).  The existence criterion runs each cell at α/(2·2) one-sided.  Measured
+    # with 10 seeds: the per-seed sd of the segment log ratio is ≈ 0.44 at (0.1, 16) and
+    # ≈ 0.5 at (0.2, 64) — λmax at the measurement point swings by tens of percent between
+    # seeds — so its power at BN leaving λmax unchanged is 0.16: undecided by design at
+    # this scale (≈ 30 seeds would be needed).  Accuracy: per-seed sd ≈ 0.013 of the mean
+    # over the cells, power 0.52 at one point with 10 seeds.
     "cpu": Settings(((0.1, 16), (0.2, 64)), seeds=10),
     "paper": Settings(tuple((lr, b) for lr in (0.01, 0.05, 0.1) for b in (32, 128, 512)), 5),
 }
