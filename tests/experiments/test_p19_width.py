@@ -285,7 +285,7 @@ def test_smoke_fails_when_divergence_detection_is_broken(eps_max):
 
 
 @pytest.mark.parametrize(
-    "scale,runs", [("smoke", 144 + 3 * 2 * 2), ("cpu", 672 + 5 * 2 * 6), ("paper", None)]
+    "scale,runs", [("smoke", 144 + 3 * 2 * 2), ("cpu", 672 + 6 * 2 * 6), ("paper", None)]
 )
 def test_specs_of_every_scale_validate(scale, runs, tmp_path):
     from types import SimpleNamespace
