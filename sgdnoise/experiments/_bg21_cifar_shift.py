@@ -159,7 +159,10 @@ def shift_terms(train_min, test_min, x, y) -> dict:
     norm = float(torch.linalg.vector_norm(s))
     if not math.isfinite(norm) or norm == 0.0:
         raise ParameterError("test_min", norm, "must differ from train_min by a finite shift")
-    op = HessianOperator(test_min, x, y)
+    # chunks of 1024 points bound the double backward's memory on the full 10k test set
+    # (paper scale); with batch norm the chunk is also the batch that normalizes, while the
+    # losses are taken in eval mode — the MLPs of smoke and cpu have none
+    op = HessianOperator(test_min, x, y, chunk_size=1024)
     sHs = float(s @ op.matvec(s))
     g_s = float(op.gradient() @ s)
     L_star = _loss(test_min, x, y)
