@@ -377,6 +377,11 @@ def main(argv=None):
         default=None,
         help="grid: seeds the per-run way is timed on (default 2; scaled to --grid-seeds)",
     )
+    p.add_argument(
+        "--grid-all-families",
+        action="store_true",
+        help="grid: also the families trained one member per task (the BN ResNet)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from sgdnoise.nets import resolve_device

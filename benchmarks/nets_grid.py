@@ -2,7 +2,9 @@
 evaluated every epoch) vs batched ensembles (``p19_points``: lr × seed members of one
 (family, width, batch) trained at once, evaluated where the scores need it), issue 14.
 
-The batched way trains each (family, width, batch) group as the sweep does: all its
+The MLP families of the cpu grid (``all_families``: every family; the BN ResNet family
+trains one member per task, convolutional BN members are not batched).  The batched way
+trains each (family, width, batch) group as the sweep does: all its
 ``seeds`` × rates points (default: the cpu scale's 8 seeds, 56 points a group), cut into
 the fewest even tasks of at most the ensemble size (:func:`sgdnoise.sweeps.batching.
 even_chunks`).  The per-run way trains the first ``per_run_seeds`` of those seeds (default
@@ -53,7 +55,12 @@ def _macs(data_dim: int, width: int, depth: int, classes: int) -> tuple[int, int
 
 
 def bench_grid(
-    data_dir, device, quick: bool, seeds: int | None = None, per_run_seeds: int | None = None
+    data_dir,
+    device,
+    quick: bool,
+    seeds: int | None = None,
+    per_run_seeds: int | None = None,
+    all_families: bool = False,
 ) -> dict:
     from sgdnoise.experiments import _p19_grid as g
     from sgdnoise.sweeps.batching import even_chunks
@@ -63,7 +70,10 @@ def bench_grid(
     s = g.SETTINGS["cpu"]
     n_seeds = seeds or (1 if quick else s.seeds)
     n_pr = min(per_run_seeds or 2, n_seeds)
-    fams = s.families if not quick else (s.families[0],)
+    # the MLP families: the BN ResNet family added to the cpu grid trains one member per
+    # task (convolutional BN members are not batched), so batching has nothing to show there
+    fams = tuple(f for f in s.families if f.arch == "mlp" or all_families)
+    fams = fams if not quick else fams[:1]
     widths_of = (lambda f: f.widths[:1]) if quick else (lambda f: f.widths)
     epochs = 2 if quick else s.epochs
     rates = matmul_rates()
@@ -78,13 +88,15 @@ def bench_grid(
     worst = 0.0
     groups = 0
     for f in fams:
+        n_train = getattr(f, "n_train", None) or s.n_train
+        f_seeds = min(n_seeds, getattr(f, "seeds", None) or n_seeds)
         for w in widths_of(f):
-            for b in s.batches:
+            for b in getattr(f, "batches", None) or s.batches:
                 configs = [
-                    dict(fixed, arch=f.arch, parameterization=f.parameterization,
+                    dict(fixed, n_train=n_train, arch=f.arch, parameterization=f.parameterization,
                          batch_norm=f.batch_norm, width=w, lr=float(lr), batch=b, seed=seed)
                     for lr in f.lrs
-                    for seed in range(n_seeds)
+                    for seed in range(f_seeds)
                 ]  # fmt: skip
                 sample = [c for c in configs if c["seed"] < n_pr]
                 size = g.p19_size(configs[0])
@@ -127,9 +139,9 @@ def bench_grid(
                     (r.get("diverged_step") if "diverged_step" in r else None)
                     for r in res["batched"]
                 ]
-                n_steps = sum(st if st is not None else epochs * -(-s.n_train // b) for st in steps)
+                n_steps = sum(st if st is not None else epochs * -(-n_train // b) for st in steps)
                 late = g._late_epochs(epochs, s.late_fraction)
-                evals = sum((len(late) * s.n_test + s.n_train) for st in steps if st is None)
+                evals = sum((len(late) * s.n_test + n_train) for st in steps if st is None)
                 flops = n_steps * per_step + evals * 2 * macs
                 acc = by_width.setdefault(w, [0.0, 0.0])
                 acc[0] += flops
@@ -154,7 +166,8 @@ def bench_grid(
     frac = {str(w): fl / cap for w, (fl, cap) in sorted(by_width.items())}
     load.append(os.getloadavg()[0])
     return {
-        "runs": sum(len(f.lrs) * len(widths_of(f)) * len(s.batches) * n_seeds for f in fams),
+        "runs": sum(g_["points"] for g_ in by_group.values()),
+        "families": [f.name for f in fams],
         "seeds": n_seeds,
         "per_run_seeds": n_pr,
         "per_run_seconds_measured": per_run_measured,
