@@ -33,6 +33,7 @@ BUILTIN: dict[str, str] = {
     "kcl23-run": "sgdnoise.experiments._kcl23_worker:kcl23_run",
     "kcl23-bn-run": "sgdnoise.experiments._kcl23_bn_worker:kcl23_bn_run",
     "p19-point": "sgdnoise.experiments._p19_grid:p19_point",
+    "sgw23-late": "sgdnoise.experiments._sgw23_powerlaws_worker:late_point",
     "sgw23-perceptron": "sgdnoise.experiments._sgw23_perceptron_worker:perceptron_run",
     "sgw23-train": "sgdnoise.experiments._sgw23_runs:train_point",
     "ui25-cifar-run": "sgdnoise.experiments.ui25_cifar:ui25_cifar_run",
