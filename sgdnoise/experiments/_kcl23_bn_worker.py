@@ -160,10 +160,10 @@ def kcl23_bn_run(
     ``train_seconds``; status ``diverged`` when SGD blew up.
     """
     c = _check(**locals())
-    from ..nets import make_model, power_iteration, train
-    from ..nets.hessian import HessianOperator
+    from ..nets import make_model, train
     from ..nets.metrics import evaluate, trainable
     from ._grid import set_threads
+    from ._kcl23_worker import power_check
     from ._netdata import dataset
 
     set_threads(c["threads"])
@@ -212,12 +212,7 @@ def kcl23_bn_run(
         "train_seconds": float(r.seconds),
     }
     if c["check_power"]:
-        op = HessianOperator(net, xm, ym, chunk_size=c["batch"])
-        pw = power_iteration(
-            op.matvec, op.n, max_iter=400, tol=1e-5, seed=c["seed"], dtype=op.dtype,
-            device=op.device,
-        )  # fmt: skip
-        out["lambda_max_power"] = float(pw.eigenvalues[0])
+        out["lambda_max_power"] = power_check(net, xm, ym, c)
     return out
 
 

@@ -79,8 +79,7 @@ def kcl23_run(
     ``train_seconds``; status ``diverged`` when SGD blew up.
     """
     c = _check(**locals())
-    from ..nets import hessian_top_eigenvalues, make_model, power_iteration, train
-    from ..nets.hessian import HessianOperator
+    from ..nets import hessian_top_eigenvalues, make_model, train
     from ._grid import set_threads
     from ._netdata import dataset
 
@@ -118,13 +117,22 @@ def kcl23_run(
         "train_seconds": float(r.seconds),
     }
     if c["check_power"]:
-        op = HessianOperator(net, xm, ym, chunk_size=c["batch"])
-        pw = power_iteration(
-            op.matvec, op.n, max_iter=400, tol=1e-5, seed=c["seed"], dtype=op.dtype,
-            device=op.device,
-        )  # fmt: skip
-        out["lambda_max_power"] = float(pw.eigenvalues[0])
+        out["lambda_max_power"] = power_check(net, xm, ym, c)
     return out
+
+
+def power_check(net, xm, ym, c: dict) -> float:
+    """λmax by plain power iteration (400 products, tol 1e-5): the independent check the
+    smoke compares Lanczos against (both KCL23 workers use it)."""
+    from ..nets import power_iteration
+    from ..nets.hessian import HessianOperator
+
+    op = HessianOperator(net, xm, ym, chunk_size=c["batch"])
+    pw = power_iteration(
+        op.matvec, op.n, max_iter=400, tol=1e-5, seed=c["seed"], dtype=op.dtype,
+        device=op.device,
+    )  # fmt: skip
+    return float(pw.eigenvalues[0])
 
 
 @dataclass(frozen=True)
