@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from ..validation import integer, positive
 from ._grid import late_mean, set_threads
 from ._netdata import dataset
 
@@ -103,3 +104,14 @@ def bg21_point(
         **{k: late_mean(h, k, late_fraction) for k in scores},
         curves={k: {"x": epoch, "y": [r[k] for r in h]} for k in ("test_loss", "domain_loss")},
     )
+
+
+def check_shift(*, shift_T: float = 1e-4, shift_batch: int = 32, shift_time: float = 2.0, **_):
+    """The bounds of the decomposition's settings (the spec loader calls this before any run):
+    the cold fine-tune's temperature and SDE time are > 0 and its batch is an integer ≥ 1."""
+    positive("shift_T", shift_T)
+    integer("shift_batch", shift_batch, minimum=1)
+    positive("shift_time", shift_time)
+
+
+bg21_point.validate_config = check_shift

@@ -215,3 +215,27 @@ def test_bg21_cifar_smoke(smoke_all):
                "bg21_cifar_shift_line")  # fmt: skip
     for f in (f"{name}.png" for name in figures):
         assert f in saved["figures"] and (out / f).stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "bad", [{"shift_T": 0.0}, {"shift_T": float("nan")}, {"shift_batch": 0}, {"shift_time": -1.0}]
+)
+def test_spec_refuses_bad_decomposition_settings(bad, tmp_path):
+    """A bad setting of the shift decomposition is refused when the spec loads, in one line
+    naming the parameter, before any run starts."""
+    from types import SimpleNamespace
+
+    from sgdnoise.errors import ParameterError
+    from sgdnoise.experiments.bg21_cifar import SETTINGS, specs
+    from sgdnoise.sweeps import load_spec
+
+    d = next(
+        d
+        for d in specs(SimpleNamespace(seed=0, device="cpu"), SETTINGS["smoke"], str(tmp_path))
+        if d["fixed"]["shift"]
+    )
+    d = {**d, "fixed": {**d["fixed"], **bad}}
+    (name,) = bad
+    with pytest.raises(ParameterError, match=name) as e:
+        load_spec(d)
+    assert "\n" not in str(e.value)
