@@ -126,30 +126,27 @@ def units(frame, pairs, problems=sim.PROBLEMS) -> dict:
     """Per-seed log-ratios of :func:`criteria` from a frame with one row per run:
     ``problem``, ``pair`` (label; "" for (i), which has no δ, γ), ``scheduler``, ``seed``,
     ``steps``, ``samples`` (cost to ε), ``reached``, ``run_steps``, ``run_samples``."""
-    data = {}
-    for p in problems:
-        fp = frame[frame["problem"] == p]
-        for d, g in pairs:
-            lab = pair_label(d, g)
-            for clock in CLOCKS:
-                for x in ACCEL:
-                    r_lo, r_hi = _ratio_bounds(fp, lab, clock, x)
-                    data[f"faster-{clock} {x} {lab} {p}"] = nearest_zero(r_lo, r_hi)
-    return data
+    return {
+        name: nearest_zero(lo, hi) for name, lo, hi in _criterion_bounds(frame, pairs, problems)
+    }
 
 
 def censored_seeds(frame, pairs, problems=sim.PROBLEMS) -> dict[str, int]:
     """Per criterion: seeds whose value is a bound or 0 rather than the exact log-ratio."""
-    out = {}
+    return {
+        name: int(np.sum(lo != hi)) for name, lo, hi in _criterion_bounds(frame, pairs, problems)
+    }
+
+
+def _criterion_bounds(frame, pairs, problems):
+    """(criterion name, per-seed lower and upper log-ratio bounds) for every criterion."""
     for p in problems:
         fp = frame[frame["problem"] == p]
         for d, g in pairs:
             lab = pair_label(d, g)
             for clock in CLOCKS:
                 for x in ACCEL:
-                    r_lo, r_hi = _ratio_bounds(fp, lab, clock, x)
-                    out[f"faster-{clock} {x} {lab} {p}"] = int(np.sum(r_lo != r_hi))
-    return out
+                    yield (f"faster-{clock} {x} {lab} {p}", *_ratio_bounds(fp, lab, clock, x))
 
 
 def pd_min(series):
