@@ -77,6 +77,8 @@ LOSS_LEVEL = 0.1
 DRIFT_MARGIN = A_EFFECT
 #: the power of the exponent-sign criteria at this exponent (the same gap)
 EXP_EFFECT = A_EFFECT
+#: why DRIFT_MARGIN and EXP_EFFECT are what they are (stated in every criterion)
+GAP_REASON = "the gap between the perceptron's exponents at χ = 1 and χ = 3"
 #: the power of the late-share criterion at a late share of ¾ (¼ above the threshold ½)
 SHARE_EFFECT = 0.25
 
@@ -146,7 +148,7 @@ def powerlaw_criteria() -> dict[str, Criterion]:
             f"training) depend on both T and P as power laws: {name} ∝ T^δ P^γ with δ > 0 "
             "(more noise, more change)",
             "direction", effect=EXP_EFFECT,
-            effect_reason="the gap between the perceptron's exponents at χ = 1 and χ = 3",
+            effect_reason=GAP_REASON,
         )  # fmt: skip
         crits[f"gamma_{q}"] = Criterion(
             f"γ > 0 ({name})",
@@ -154,21 +156,21 @@ def powerlaw_criteria() -> dict[str, Criterion]:
             f"weights, to fit the data, leading to a longer training time: {name} ∝ T^δ P^γ "
             "with γ > 0",
             "direction", effect=EXP_EFFECT,
-            effect_reason="the gap between the perceptron's exponents at χ = 1 and χ = 3",
+            effect_reason=GAP_REASON,
         )  # fmt: skip
         crits[f"curv_{q}"] = Criterion(
             f"power law in T ({name})",
             f"… depend on both T and P as power laws: the local T exponent of {name} is the "
             "same across the fitted temperatures (its change 2κ R_u, per seed, equals 0)",
             "equivalence", margin=DRIFT_MARGIN,
-            margin_reason="the gap between the perceptron's exponents at χ = 1 and χ = 3",
+            margin_reason=GAP_REASON,
         )  # fmt: skip
         crits[f"inter_{q}"] = Criterion(
             f"product in T and P ({name})",
             f"… depend on both T and P as power laws, {name} ∝ T^δ P^γ: neither exponent moves "
             "with the other variable (the interaction's change ι·max(R_u, R_v) equals 0)",
             "equivalence", margin=DRIFT_MARGIN,
-            margin_reason="the gap between the perceptron's exponents at χ = 1 and χ = 3",
+            margin_reason=GAP_REASON,
         )  # fmt: skip
         crits[f"exponents_{q}"] = Criterion(
             f"exponents positive ({name})",
