@@ -24,6 +24,10 @@ CUDA, the ``vmap`` engine for convolutional nets) the difference starts at one r
 (≈ 1e-7 relative in float32) and grows at the dynamics' own rate, as the difference between
 two single runs whose weights differ by one ulp does.
 
+*``train``'s protocol per member.*  A ``callback(m, module, record)`` runs where ``train``
+runs ``callback(module, record)`` — after each evaluation, module holding member m's
+weights, m's random streams as the global ones — and may stop member m alone.
+
 *Per-member stopping.*  A member whose minibatch loss is non-finite or exceeds
 ``explode_factor`` × its first loss (or whose weights are non-finite at an epoch end) is
 recorded as diverged at that step; one that reaches ``target_train_accuracy`` (or fits every
@@ -163,6 +167,7 @@ def train_members(
     test_eval_epochs: Collection[int] | None = None,
     explode_factor: float = 1e4,
     on_stop: Callable[[int, nn.Module, TrainResult], None] | None = None,
+    callback: Callable[[int, nn.Module, dict], bool | None] | None = None,
 ) -> list[TrainResult]:
     """Train the member modules ``models`` (one architecture, on ``data``'s device) in place,
     member m as ``train(models[m], data, lr=lrs[m], batch_size=..., seed=seeds[m], rho=rho[m],
@@ -176,6 +181,14 @@ def train_members(
     every time).  ``on_stop(m, module, result)`` runs when member m stops (diverged, frozen
     by a criterion, or at the end), its module holding its final weights — the place to
     measure it (λmax, gradient norm) and release it.
+
+    ``callback(m, module, record)`` is ``train``'s ``callback(model, record)`` per member:
+    after each evaluation, for every member m still training, ``module`` = ``models[m]``
+    holding m's current weights and buffers, in train mode, with m's random streams as
+    torch's global generators (as inside ``train``'s seeded ``fork_rng``); it may add
+    entries to ``record`` (kept in m's history) and change the module (read back into the
+    stack); True stops m with ``stop_reason="callback"``, the record that stopped it kept.
+    It is called before the stopping criteria are checked, as in ``train``.
     """
     m_all = len(models)
     if m_all == 0:
@@ -218,7 +231,7 @@ def train_members(
     caps = [c for c in (None if epochs is None else epochs * per_epoch, max_steps) if c]
     total = min(caps)
     batches = _Batches(n, sampling, seeds)
-    gens = _Generators(seeds, device) if engine.has_dropout() else None
+    gens = _Generators(seeds, device) if engine.has_dropout() or callback else None
     criteria = stop_when_fitted or target_train_accuracy is not None
     has_test = eval_test and len(data.x_test) > 0
 
@@ -243,6 +256,23 @@ def train_members(
                 p.copy_(params[name][j])
             for name, b in models[i].named_buffers():
                 b.copy_(buffers[name][j])
+
+    def read_back(j: int, i: int) -> None:
+        with torch.no_grad():
+            for name, p in models[i].named_parameters():
+                params[name][j] = p.detach()
+            for name, b in models[i].named_buffers():
+                buffers[name][j] = b
+
+    def call_back(j: int, i: int, rec: dict) -> bool:
+        """``train``'s callback protocol for member i (stack row j)."""
+        write_back(j, i)
+        models[i].train()
+        with gens.as_global(j):
+            stop = callback(i, models[i], rec)
+        models[i].train()
+        read_back(j, i)
+        return bool(stop)
 
     def per_layer_change(j: int) -> dict:
         per: dict[str, list[float]] = {}
@@ -427,7 +457,10 @@ def train_members(
             rec["weight_change"] = wc[j]
             rec["wall"] = wall
             histories[i].append(rec)
-            if stop_when_fitted and rec["train_fitted"] >= 1.0:
+            # the callback sees every record, the stopping one included (as in train)
+            if callback is not None and call_back(j, i, rec):
+                stops.append((j, "callback"))
+            elif stop_when_fitted and rec["train_fitted"] >= 1.0:
                 stops.append((j, "fitted"))
             elif (
                 target_train_accuracy is not None and rec["train_accuracy"] >= target_train_accuracy

@@ -17,6 +17,7 @@ Two engines, both used by :mod:`sgdnoise.nets.ensemble`:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -89,42 +90,59 @@ class _ContiguousGrad(torch.autograd.Function):
 
 class _Generators:
     """One random stream per member, drawn exactly as a single run draws from torch's global
-    generator after ``torch.manual_seed(seed)`` (CPU: a seeded ``torch.Generator``; CUDA:
-    the default CUDA generator's state after that seed, swapped in around each draw)."""
+    generators after ``torch.manual_seed(seed)`` (the trainer seeds them inside
+    ``fork_rng``): a seeded CPU ``torch.Generator`` per member and, on CUDA, the default
+    CUDA generator's state after that seed, swapped in around each draw.  Dropout masks
+    draw from them, and a callback runs with member m's streams as torch's global ones
+    (:meth:`as_global`), so that what it draws, and the masks after it, are a single run's."""
 
     def __init__(self, seeds, device: torch.device):
         self.device = device
+        self.cpu = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.states = None
         if device.type == "cuda":
             g = torch.Generator(device=device)
             self.states = [g.manual_seed(int(s)).get_state() for s in seeds]
-            self.gens = None
-        else:
-            self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
 
     def keep(self, alive: list[int]) -> None:
-        if self.gens is not None:
-            self.gens = [self.gens[i] for i in alive]
-        else:
+        self.cpu = [self.cpu[i] for i in alive]
+        if self.states is not None:
             self.states = [self.states[i] for i in alive]
 
     def save(self) -> list:
-        if self.gens is not None:
-            return [g.get_state() for g in self.gens]
-        return list(self.states)
+        return [
+            (g.get_state(), None if self.states is None else self.states[m])
+            for m, g in enumerate(self.cpu)
+        ]
 
     def restore(self, states: list, which: list[int]) -> None:
         for i in which:
-            if self.gens is not None:
-                self.gens[i].set_state(states[i])
-            else:
-                self.states[i] = states[i]
+            self.cpu[i].set_state(states[i][0])
+            if self.states is not None:
+                self.states[i] = states[i][1]
+
+    @contextlib.contextmanager
+    def as_global(self, m: int):
+        """Member m's streams as torch's global generators for the duration (the caller's
+        restored afterwards, member m's advanced by what was drawn)."""
+        cuda = self.states is not None
+        with torch.random.fork_rng(devices=[self.device] if cuda else []):
+            torch.set_rng_state(self.cpu[m].get_state())
+            if cuda:
+                torch.cuda.set_rng_state(self.states[m], self.device)
+            try:
+                yield
+            finally:
+                self.cpu[m].set_state(torch.get_rng_state())
+                if cuda:
+                    self.states[m] = torch.cuda.get_rng_state(self.device)
 
     def dropout(self, x: torch.Tensor, ps: list[float]) -> torch.Tensor:
         """``F.dropout(x[m], ps[m], training=True)`` for every member m."""
-        if self.gens is not None:
+        if self.states is None:
             # ATen's CPU dropout: noise = empty_like(x).bernoulli_(1-p); noise /= 1-p; x*noise
             noise = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-            for m, (g, p) in enumerate(zip(self.gens, ps)):
+            for m, (g, p) in enumerate(zip(self.cpu, ps)):
                 if p > 0:
                     noise[m].bernoulli_(1 - p, generator=g)
                     noise[m].div_(1 - p)

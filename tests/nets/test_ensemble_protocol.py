@@ -1,0 +1,91 @@
+"""The batched ensembles speak ``train``'s protocol: callbacks, schedules and SGW23's centred
+members give every member exactly the run ``train`` gives it (CPU, one thread, MLP layer
+stacks: bit for bit, records included — only the wall clock differs)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sgdnoise.nets import make_model, synthetic_dataset, train
+from sgdnoise.nets.ensemble import train_members
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _data(n=100, **kw):
+    return synthetic_dataset(
+        n_train=n, n_test=40, input_shape=(1, 4, 4), device="cpu", **{"num_classes": 3, **kw}
+    )
+
+
+def _mlp(seed, **kw):
+    kw = {"num_outputs": 3, **kw}
+    return make_model("mlp", input_shape=(1, 4, 4), width=16, seed=seed, device="cpu", **kw)
+
+
+def _diff(a, b):
+    return max(
+        float((p.double() - q.double()).abs().max())
+        for p, q in zip(a.state_dict().values(), b.state_dict().values())
+    )
+
+
+def _records(res):
+    return [{k: v for k, v in r.items() if k != "wall"} for r in res.history]
+
+
+def _final(res):
+    return {k: v for k, v in res.final.items() if k != "wall"}
+
+
+def _same_run(a, b):
+    assert (a.steps, a.stop_reason, a.diverged, a.diverged_step) == (
+        b.steps, b.stop_reason, b.diverged, b.diverged_step,
+    )  # fmt: skip
+    assert a.time == b.time and a.epochs == b.epochs
+    assert _records(a) == _records(b) and _final(a) == _final(b)
+
+
+def test_callback_members_equal_train_with_the_same_callback():
+    """The callback runs a forward pass in train mode (batch-norm statistics move, dropout
+    draws from the global generator), draws a number, adds entries to the record, halves
+    the readout once (the change is trained on) and stops member i at its own step."""
+    d = _data()
+    probe = d.x_train[:8]
+    seeds, lrs = [0, 1, 2], [0.05, 0.1, 0.2]
+    stop_at = [30, 1000, 50]  # member 1 runs to the end
+
+    def cb(i, model, rec):
+        assert model.training
+        rec["probe"] = float(model(probe).sum().detach())
+        rec["draw"] = float(torch.rand(()))
+        rec["member"] = i
+        if rec["step"] == 20:
+            with torch.no_grad():
+                model.net[-1].weight.mul_(0.5)
+        return rec["step"] >= stop_at[i]
+
+    build = lambda s: _mlp(s, batch_norm=True, dropout=0.2)
+    nets = [build(s) for s in seeds]
+    called = []
+    res = train_members(
+        nets, d, lrs=lrs, seeds=seeds, batch_size=10, max_steps=80, eval_every=10, callback=cb,
+        on_stop=lambda i, m, r: called.append(i),
+    )  # fmt: skip
+    assert sorted(called) == [0, 1, 2]
+    for i, (s, lr) in enumerate(zip(seeds, lrs)):
+        ref = build(s)
+        rr = train(ref, d, lr=lr, batch_size=10, max_steps=80, eval_every=10, seed=s,
+                   callback=lambda m, r, i=i: cb(i, m, r))  # fmt: skip
+        assert _diff(nets[i], ref) == 0.0
+        _same_run(res[i], rr)
+        assert "probe" in res[i].final and res[i].history[-1]["member"] == i
+    assert [r.stop_reason for r in res] == ["callback", "max_steps", "callback"]
+    assert [r.steps for r in res] == [30, 80, 50]
