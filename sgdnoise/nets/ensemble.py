@@ -26,7 +26,8 @@ two single runs whose weights differ by one ulp does.
 
 *``train``'s protocol per member.*  A ``callback(m, module, record)`` runs where ``train``
 runs ``callback(module, record)`` — after each evaluation, module holding member m's
-weights, m's random streams as the global ones — and may stop member m alone.
+weights, m's random streams as the global ones — and may stop member m alone.  A
+``schedule`` (η_k, B_k per step, the trainer's plan) is shared by all members.
 
 *Per-member stopping.*  A member whose minibatch loss is non-finite or exceeds
 ``explode_factor`` × its first loss (or whose weights are non-finite at an epoch end) is
@@ -51,7 +52,7 @@ from .datasets import Dataset
 from .ensemble_forward import LayerStack, VmapStack, _Generators, layer_list
 from .losses import make_loss, margins, predictions
 from .sampling import SAMPLINGS, BatchSampler
-from .trainer import TrainResult, check_run_length
+from .trainer import TrainResult, _plan, check_run_length
 
 #: bytes of the members' training-step working set that one CPU ensemble keeps within
 #: (the 32 MiB last-level cache of the machine it was tuned on).  Measured on the P19 MLPs
@@ -150,9 +151,10 @@ def train_members(
     models: Sequence[nn.Module],
     data: Dataset,
     *,
-    lrs: Sequence[float] | float,
+    lrs: Sequence[float] | float | None = None,
     seeds: Sequence[int],
-    batch_size: int,
+    batch_size: int | None = None,
+    schedule=None,
     epochs: int | None = None,
     max_steps: int | None = None,
     loss: str = "cross_entropy",
@@ -182,6 +184,11 @@ def train_members(
     by a criterion, or at the end), its module holding its final weights — the place to
     measure it (λmax, gradient norm) and release it.
 
+    ``schedule`` (instead of ``lrs`` and ``batch_size``; ``epochs`` then required) is
+    ``train``'s: any object with ``expand(n_train, epochs)``, shared by all members — step k
+    uses η_k and B_k for every member (the trainer's own plan, ``trainer._plan``), and a
+    member that reaches the schedule's end stops with ``stop_reason="schedule_end"``.
+
     ``callback(m, module, record)`` is ``train``'s ``callback(model, record)`` per member:
     after each evaluation, for every member m still training, ``module`` = ``models[m]``
     holding m's current weights and buffers, in train mode, with m's random streams as
@@ -196,20 +203,23 @@ def train_members(
     seeds = [integer("seeds", s, minimum=0) for s in seeds]
     if len(seeds) != m_all:
         raise ParameterError("seeds", seeds, f"needs one seed per member ({m_all})")
-    lrs = _per("lrs", lrs, m_all, positive)
+    if schedule is None:
+        lrs = _per("lrs", lrs, m_all, positive)
+    elif lrs is not None:
+        raise ParameterError("lrs", lrs, "give either schedule or lrs/batch_size")
     rhos = _per("rho", rho, m_all, nonnegative)
     choice("sampling", sampling, SAMPLINGS)
     alpha = positive("alpha", alpha)
     explode_factor = positive("explode_factor", explode_factor)
-    batch_size = integer("batch_size", batch_size, minimum=1)
     n = data.n_train
-    if batch_size > n and sampling != "replacement":
-        raise ParameterError("batch_size", batch_size, f"must be <= n_train={n}")
     epochs, max_steps, eval_every, target_train_accuracy = check_run_length(
         epochs, max_steps, eval_every, target_train_accuracy
     )
     if epochs is None and max_steps is None:
         raise ParameterError("max_steps", None, "give epochs or max_steps")
+    # the trainer's plan of (η_k, B_k, epoch_k): with lrs, η_k is each member's own rate
+    plan, _ = _plan(n, None if schedule else lrs[0], batch_size, schedule, epochs, max_steps,
+                    sampling)  # fmt: skip
     x, y = data.x_train, data.y_train
     device = x.device
     for mod in models:
@@ -227,9 +237,6 @@ def train_members(
     for p in params.values():
         p.requires_grad_(True)
     w0 = {k: v.detach().clone() for k, v in params.items()}
-    per_epoch = math.ceil(n / batch_size)
-    caps = [c for c in (None if epochs is None else epochs * per_epoch, max_steps) if c]
-    total = min(caps)
     batches = _Batches(n, sampling, seeds)
     gens = _Generators(seeds, device) if engine.has_dropout() or callback else None
     criteria = stop_when_fitted or target_train_accuracy is not None
@@ -244,6 +251,9 @@ def train_members(
     t0 = time.perf_counter()
 
     def rate_views(dtype):
+        """Each member's own η_m, shaped to scale its gradient rows (None: the schedule's)."""
+        if schedule is not None:
+            return None
         r = torch.tensor([lrs[i] for i in alive], dtype=dtype, device=device)
         return {nd: r.view(-1, *([1] * (nd - 1))) for nd in {p.ndim for p in params.values()}}
 
@@ -391,9 +401,10 @@ def train_members(
         return ok.tolist()
 
     step = 0
-    for k in range(total):
-        epoch_k = k // per_epoch
-        idx = batches.next(batch_size, epoch_k).to(device)
+    pending = next(plan, None)
+    while pending is not None:
+        lr_k, b_k, epoch_k = pending
+        idx = batches.next(b_k, epoch_k).to(device)
         b = idx.shape[1]
         xb, yb = x[idx], y[idx]
         means, grads = loss_and_grads(xb, yb, b)
@@ -419,13 +430,14 @@ def train_members(
             for p, g in zip(params.values(), grads):
                 # two IEEE operations, as the trainer's update: bit-identical per member
                 # (in place on the fresh gradient: no temporary the size of the weights)
-                p.sub_(g.mul_(rates[g.ndim]))
+                p.sub_(g.mul_(lr_k if schedule is not None else rates[g.ndim]))
         step += 1
         seen += b
         for i in alive:
-            t_member[i] += lrs[i]
-        last = k + 1 == total
-        end_of_epoch = last or (k + 1) // per_epoch != epoch_k
+            t_member[i] += lr_k if schedule is not None else lrs[i]
+        pending = next(plan, None)
+        last = pending is None
+        end_of_epoch = last or pending[2] != epoch_k
         due = step % eval_every == 0 if eval_every else end_of_epoch
         if not (due or last):
             continue
@@ -442,14 +454,15 @@ def train_members(
         want_test = has_test and (test_eval_epochs is None or epoch in test_eval_epochs)
         if not (want_train or want_test):
             continue
-        chunk = max(b, 256)
+        chunk = max(b_k, 256)
         tr = evaluate_all(x, y, chunk) if want_train else None
         te = evaluate_all(data.x_test, data.y_test, chunk) if want_test else None
         wc = weight_changes()
         wall = time.perf_counter() - t0
         stops = []
         for j, i in enumerate(alive):
-            rec = {"step": step, "epoch": epoch, "time": t_member[i], "lr": lrs[i], "batch_size": b}
+            lr_i = lr_k if schedule is not None else lrs[i]
+            rec = {"step": step, "epoch": epoch, "time": t_member[i], "lr": lr_i, "batch_size": b_k}
             if tr is not None:
                 rec.update({f"train_{q}": v for q, v in tr[j].items()})
             if te is not None:
@@ -474,7 +487,9 @@ def train_members(
             if not alive:
                 break
     end = (
-        "max_epochs"
+        "schedule_end"
+        if schedule is not None
+        else "max_epochs"
         if epochs is not None and (max_steps is None or step < max_steps)
         else "max_steps"
     )

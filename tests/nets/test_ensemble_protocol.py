@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sgdnoise.errors import ParameterError
 from sgdnoise.nets import make_model, synthetic_dataset, train
 from sgdnoise.nets.ensemble import train_members
+from sgdnoise.theory.schedules import scheduler_ii, scheduler_iii
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +91,32 @@ def test_callback_members_equal_train_with_the_same_callback():
         assert "probe" in res[i].final and res[i].history[-1]["member"] == i
     assert [r.stop_reason for r in res] == ["callback", "max_steps", "callback"]
     assert [r.steps for r in res] == [30, 80, 50]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: scheduler_ii("cosine", 0.3, 8, 2.0, 2),  # B 8 → 16 → 32, short last batches
+        lambda: scheduler_iii(0.05, 1.2, 8, 2.0, 2, eta_cap=0.2),  # η and B grow by stage
+    ],
+)
+def test_a_shared_schedule_equals_train_with_it(make):
+    """UI25's schedules (ii) and (iii): every step's η_k and B_k shared by the members."""
+    d = _data()
+    seeds = [0, 1, 2]
+    nets = [_mlp(s) for s in seeds]
+    res = train_members(nets, d, schedule=make(), seeds=seeds, epochs=6)
+    for s, net, r in zip(seeds, nets, res):
+        ref = _mlp(s)
+        rr = train(ref, d, schedule=make(), epochs=6, seed=s)
+        assert _diff(net, ref) == 0.0
+        _same_run(r, rr)
+        assert r.stop_reason == "schedule_end"
+    assert len({h["batch_size"] for h in res[0].history}) == 3
+    assert len({h["lr"] for h in res[0].history}) > 1
+    with pytest.raises(ParameterError) as e:
+        train_members(nets, d, schedule=make(), lrs=0.1, seeds=seeds, epochs=6)
+    assert e.value.parameter == "lrs"
+    with pytest.raises(ParameterError) as e:
+        train_members(nets, d, schedule=make(), seeds=seeds, max_steps=6)
+    assert e.value.parameter == "epochs"
