@@ -14,7 +14,9 @@ mode in chunks of the training batch size, dropout off), and the test accuracy t
 eigen-solver on the same operator) so that smoke can check the Lanczos values.
 
 :func:`kcl23_run` is the sweepable (the sweeps store keys runs by :data:`FUNCTION`);
-:func:`run_grid` runs a claim's grid through :func:`._grid.run_grid`.  A run that misses
+:func:`kcl23_runs` trains several of its configs (differing in η, seed, SAM ρ, dropout p) as
+one batched ensemble with the same results (issue 14), and :func:`run_grid` runs a claim's
+grid through :func:`._grid.run_grid` with that batching (:data:`ENSEMBLE`).  A run that misses
 the target within ``max_epochs`` comes back with status ``capped`` (λmax measured at the
 last epoch, not KCL23's measurement point: the analysis leaves it out).  Importing this
 module does no work and imports no torch.
@@ -27,6 +29,7 @@ from dataclasses import asdict, dataclass
 
 from ..sweeps.tasks import sweepable
 from ..validation import boolean, choice, in_range, integer, nonnegative, positive
+from ._grid_ensemble import EnsemblePlan
 
 FUNCTION = "sgdnoise.experiments._kcl23_worker:kcl23_run"
 TARGET = 0.99  # KCL23 measure at the first epoch with ≥ 99% training accuracy
@@ -79,26 +82,56 @@ def kcl23_run(
     ``train_seconds``; status ``diverged`` when SGD blew up.
     """
     c = _check(**locals())
-    from ..nets import hessian_top_eigenvalues, make_model, train
+    from ..nets import train
     from ._grid import set_threads
-    from ._netdata import dataset
 
     set_threads(c["threads"])
-    d = dataset(
+    d = _data(c)
+    net = _net(c, d, c["dropout"])
+    # the test set is evaluated once, at the stop (_measure), not every epoch: only the
+    # value there is reported, and the per-epoch pass cost a third of the training
+    r = train(
+        net, d, lr=c["lr"], batch_size=c["batch"], epochs=c["max_epochs"], rho=c["rho"],
+        target_train_accuracy=c["target"], seed=c["seed"], eval_test=False,
+    )  # fmt: skip
+    return _measure(net, r, d, c)
+
+
+def _data(c: dict):
+    from ._netdata import dataset
+
+    return dataset(
         c["data"], n_train=c["n_train"], n_test=c["n_test"], pool=c["pool"],
         data_dir=c["data_dir"], device=c["device"],
     )  # fmt: skip
-    net = make_model(
+
+
+def _net(c: dict, d, dropout: float):
+    """The run's net (seeded by ``c["seed"]``) with dropout layers of probability
+    ``dropout``; an ensemble member with p = 0 beside members with p > 0 is built with the
+    layers and its p set to 0 (dropout layers hold no weights: its initial weights are
+    those of the net without them)."""
+    from ..nets import make_model
+
+    return make_model(
         c["arch"], input_shape=d.input_shape, num_outputs=d.num_classes, width=c["width"],
-        depth=c["depth"], batch_norm=c["batch_norm"], dropout=c["dropout"], seed=c["seed"],
+        depth=c["depth"], batch_norm=c["batch_norm"], dropout=dropout, seed=c["seed"],
         device=d.x_train.device,
     )  # fmt: skip
-    r = train(
-        net, d, lr=c["lr"], batch_size=c["batch"], epochs=c["max_epochs"], rho=c["rho"],
-        target_train_accuracy=c["target"], seed=c["seed"],
-    )  # fmt: skip
+
+
+def _measure(net, r, d, c: dict) -> dict:
+    """The run's metrics (:func:`kcl23_run`) from its trained ``net`` and its
+    :class:`~sgdnoise.nets.TrainResult` ``r``: λmax by Lanczos on the first ``n_measure``
+    training points (dropout off, BN in train mode on chunks of ``batch``), the test
+    accuracy (eval mode, chunks of max(B, 256) as the trainer evaluates), the power check
+    when asked.  The one measurement of the per-run and the batched worker."""
+    from ..nets import hessian_top_eigenvalues
+    from ..nets.metrics import evaluate
+
     if r.diverged:
         return {"status": "diverged", "reached": 0.0, "steps": float(r.steps)}
+    test = evaluate(net, d.x_test, d.y_test, chunk_size=max(c["batch"], 256))
     xm, ym = d.x_train[: c["n_measure"]], d.y_train[: c["n_measure"]]
     spec = hessian_top_eigenvalues(
         net, xm, ym, chunk_size=c["batch"], k=1, tol=c["hessian_tol"],
@@ -108,7 +141,7 @@ def kcl23_run(
     out = {
         "lambda_max": float(spec.eigenvalues[0]),
         "hessian_products": float(spec.n_products),
-        "test_accuracy": float(r.final["test_accuracy"]),
+        "test_accuracy": float(test["accuracy"]),
         "train_accuracy": float(r.final["train_accuracy"]),
         "reached": reached,
         "capped": 1.0 - reached,
@@ -119,6 +152,118 @@ def kcl23_run(
     if c["check_power"]:
         out["lambda_max_power"] = power_check(net, xm, ym, c)
     return out
+
+
+#: the axes in which the runs of one ensemble task may differ: each member's learning rate,
+#: seed (initialization and batch order), SAM radius and dropout probability
+MEMBERS = ("lr", "seed", "rho", "dropout")
+
+
+def kcl23_runs(configs: list[dict]) -> list[dict]:
+    """Several :func:`kcl23_run` configs that differ only in :data:`MEMBERS`, trained as
+    batched ensembles (:func:`sgdnoise.nets.ensemble.train_members`, member m as
+    ``train(lr=η_m, rho=ρ_m, seed=s_m, target_train_accuracy=target)`` with its own dropout
+    p); each member is measured when it stops (:func:`_measure`, in ``on_stop``: frozen at
+    the first epoch with training accuracy ≥ ``target``, at the epoch cap, or diverged).
+    One result per config, each what :func:`kcl23_run` returns for it: for MLPs bit for bit
+    on CPU (the engine's layer stacks follow single runs exactly); for other nets to the
+    rounding the ``vmap`` engine's batched convolutions introduce.  Nets that are not layer
+    stacks take their dropout p from one module, so their members are grouped by p;
+    convolutional nets with BN, where the engine refuses them, train one by one."""
+    from ..errors import ParameterError
+
+    cs = [_check(**cfg) for cfg in configs]
+    shared = {k: v for k, v in cs[0].items() if k not in MEMBERS}
+    for cfg, c in zip(configs, cs):
+        if {k: v for k, v in c.items() if k not in MEMBERS} != shared:
+            raise ParameterError("configs", cfg, f"must differ from the first only in {MEMBERS}")
+    from ._grid import set_threads
+
+    set_threads(shared["threads"])
+    if not _batchable(shared):
+        return [kcl23_run(**cfg) for cfg in configs]
+    groups: dict[float, list[int]] = {}
+    for j, c in enumerate(cs):
+        # a layer stack carries each member's p; other nets share models[0]'s
+        groups.setdefault(0.0 if shared["arch"] == "mlp" else c["dropout"], []).append(j)
+    out: list[dict | None] = [None] * len(cs)
+    d = _data(shared)
+    for rows in groups.values():
+        members = [cs[j] for j in rows]
+        for j, res in zip(rows, _train_group(members, d)):
+            out[j] = res
+    return out  # type: ignore[return-value]
+
+
+def _train_group(cs: list[dict], d) -> list[dict]:
+    """One ensemble: members ``cs`` on data ``d``; their results, in order."""
+    from torch import nn
+
+    from ..nets.ensemble import train_members
+
+    build = max(c["dropout"] for c in cs)
+    nets = [_net(c, d, build) for c in cs]
+    for net, c in zip(nets, cs):
+        for m in net.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = c["dropout"]
+    out: list[dict | None] = [None] * len(cs)
+
+    def on_stop(i, module, r):
+        out[i] = _measure(module, r, d, cs[i])
+
+    c0 = cs[0]
+    train_members(
+        nets, d, lrs=[c["lr"] for c in cs], seeds=[c["seed"] for c in cs], batch_size=c0["batch"],
+        epochs=c0["max_epochs"], rho=[c["rho"] for c in cs], target_train_accuracy=c0["target"],
+        eval_test=False, on_stop=on_stop,
+    )  # fmt: skip
+    return out  # type: ignore[return-value]
+
+
+def _batchable(c: dict) -> bool:
+    """Whether the engine trains these members batched (convolutional nets with BN only
+    once it accepts them, :func:`._p19_grid.conv_bn_ensembles`)."""
+    from ._p19_grid import conv_bn_ensembles
+
+    return c["arch"] == "mlp" or not c["batch_norm"] or conv_bn_ensembles()
+
+
+#: image channels and side of each data set (``pool`` average-pools with ceil_mode,
+#: :mod:`._netdata`)
+_IMAGES = {"cifar10": (3, 32), "mnist": (1, 28)}
+
+
+def input_shape(data: str, pool: int) -> tuple[int, int, int]:
+    """The input shape of the protocol's data after pooling, without loading it."""
+    ch, side = _IMAGES[data]
+    s = -(-side // pool)
+    return (ch, s, s)
+
+
+def kcl23_size(config: dict) -> int:
+    """Members per ensemble task (:func:`sgdnoise.nets.ensemble_size`, cache-budgeted on
+    CPU): 1 where the members would train one by one (:func:`_batchable`).  On the cpu
+    protocol's MLP (width 512 on 32×32×3 CIFAR images, 1.84 M weights) it is 1 — measured
+    (2026-12-02, idle core, 3 epochs): 2 and 4 members took 0.98–1.02× and 1.02–1.6× the
+    time per member of 1 at B = 32, 128, 500, 8 members up to 1.5× — the weights do not stay
+    in cache, so the step is memory-bound whatever the ensemble."""
+    import torch
+
+    from ..nets import make_model
+    from ..nets.ensemble import ensemble_size
+
+    c = _check(**config)
+    if not _batchable(c):
+        return 1
+    net = make_model(
+        c["arch"], input_shape=input_shape(c["data"], c["pool"]),
+        num_outputs=10, width=c["width"], depth=c["depth"], batch_norm=c["batch_norm"],
+        dropout=c["dropout"], device="cpu",
+    )  # fmt: skip
+    dev = c["device"]
+    dev = ("cuda" if torch.cuda.is_available() else "cpu") if dev == "auto" else dev
+    return ensemble_size(net, batch_size=c["batch"], device=dev)
 
 
 def power_check(net, xm, ym, c: dict) -> float:
@@ -133,6 +278,15 @@ def power_check(net, xm, ym, c: dict) -> float:
         device=op.device,
     )  # fmt: skip
     return float(pw.eigenvalues[0])
+
+
+#: the KCL23 runs as batched ensembles (lr × seed × ρ × p), recorded under kcl23_run's keys
+ENSEMBLE = EnsemblePlan(
+    per_run=FUNCTION,
+    batched="sgdnoise.experiments._kcl23_worker:kcl23_runs",
+    size="sgdnoise.experiments._kcl23_worker:kcl23_size",
+    members=MEMBERS,
+)
 
 
 @dataclass(frozen=True)
@@ -172,7 +326,9 @@ def run_grid(ctx, name: str, fixed: dict, product: dict, *, zips: tuple[dict, ..
     """Run one claim's grid through :func:`._grid.run_grid` into ``ctx.out_dir /
     study.sqlite`` (resumable): the ``product`` axes, crossed with each ``zip`` group in
     turn (one sweep spec per group: a group's axes vary together, and two groups may
-    share values).  One worker process per core, at most one per run.  A failed run
+    share values).  Runs that differ only in :data:`MEMBERS` train together as batched
+    ensembles (:data:`ENSEMBLE`, recorded under the per-run keys: a store written run by run
+    resumes unchanged).  One worker process per core, at most one per run.  A failed run
     raises (a claim gives no verdict on a grid with unexplained holes); a run that missed
     the target is ``capped``.  Returns the frame."""
     from ..sweeps.executors import default_workers
@@ -190,5 +346,5 @@ def run_grid(ctx, name: str, fixed: dict, product: dict, *, zips: tuple[dict, ..
     n_runs = math.prod(len(v) for v in product.values())
     n_runs *= sum(len(next(iter(z.values()))) for z in zips) if zips else 1
     workers = max(1, min(default_workers(), n_runs))
-    df, _ = grid(ctx, specs, workers=workers, failed="raise", capped="capped")
+    df, _ = grid(ctx, specs, workers=workers, failed="raise", capped="capped", ensemble=[ENSEMBLE])
     return df
