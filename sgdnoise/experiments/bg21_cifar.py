@@ -33,7 +33,7 @@ import numpy as np
 from . import _bg21_cifar_analysis as an
 from . import _bg21_cifar_shift_analysis as sa
 from . import _bg21_cifar_shift_report as rep
-from ._bg21_cifar_worker import FUNCTION
+from ._bg21_cifar_worker import ENSEMBLE, FUNCTION
 from ._grid import run_grid
 from .criteria import evaluate
 from .registry import ClaimResult, claim
@@ -233,7 +233,7 @@ def run(ctx):
 
     s = SETTINGS[ctx.scale]
     data_dir = str(find_data_dir(ctx.data_dir))
-    df, _ = run_grid(ctx, specs(ctx, s, data_dir), workers=s.workers)
+    df, _ = run_grid(ctx, specs(ctx, s, data_dir), workers=s.workers, ensemble=[ENSEMBLE])
     n_expected = len(s.temperatures) * len(s.batches) * s.seeds
     if s.machinery:
         crits, data = an.smoke_criteria(df, n_expected)
