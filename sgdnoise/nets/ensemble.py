@@ -27,7 +27,9 @@ two single runs whose weights differ by one ulp does.
 *``train``'s protocol per member.*  A ``callback(m, module, record)`` runs where ``train``
 runs ``callback(module, record)`` — after each evaluation, module holding member m's
 weights, m's random streams as the global ones — and may stop member m alone.  A
-``schedule`` (η_k, B_k per step, the trainer's plan) is shared by all members.
+``schedule`` (η_k, B_k per step, the trainer's plan) is shared by all members.  Members
+may be SGW23's centred nets (:class:`~.models.CenteredOutput`): the stack holds the inner
+nets and f(w0, x) is computed once per member on the train and test sets, as ``train`` does.
 
 *Per-member stopping.*  A member whose minibatch loss is non-finite or exceeds
 ``explode_factor`` × its first loss (or whose weights are non-finite at an epoch end) is
@@ -51,6 +53,8 @@ from ..validation import choice, integer, nonnegative, positive
 from .datasets import Dataset
 from .ensemble_forward import LayerStack, VmapStack, _Generators, layer_list
 from .losses import make_loss, margins, predictions
+from .metrics import weight_change
+from .models import CenteredOutput
 from .sampling import SAMPLINGS, BatchSampler
 from .trainer import TrainResult, _plan, check_run_length
 
@@ -231,9 +235,25 @@ def train_members(
                 f"must match the members' {first.device}/{first.dtype}",
             )
     loss_fn = make_loss(loss, alpha=alpha)
-    engine = _engine(list(models))
-    params = _stack(models, lambda m: list(m.named_parameters()))
-    buffers = _stack(models, lambda m: list(m.named_buffers()))
+    # SGW23's centred members: the stack holds the live inner nets; f(w0, x) is computed
+    # once per member on the fixed train/test sets (as train does) and subtracted
+    centered = [isinstance(m, CenteredOutput) for m in models]
+    if any(centered) and not all(centered):
+        raise ParameterError("models", "mixed", "all members centred (CenteredOutput) or none")
+    nets = [m.model for m in models] if centered[0] else list(models)
+    f0_train = f0_test = None
+    if centered[0]:
+        if not all(m.pointwise for m in models):
+            raise ParameterError(
+                "models", "CenteredOutput", "centred members without batch norm or dropout"
+            )
+        f0_train = torch.stack([m.initial_outputs(x) for m in models])
+        if eval_test and len(data.x_test):
+            f0_test = torch.stack([m.initial_outputs(data.x_test) for m in models])
+    prefix = "model." if centered[0] else ""  # the members' own parameter names
+    engine = _engine(nets)
+    params = _stack(nets, lambda m: list(m.named_parameters()))
+    buffers = _stack(nets, lambda m: list(m.named_buffers()))
     for p in params.values():
         p.requires_grad_(True)
     w0 = {k: v.detach().clone() for k, v in params.items()}
@@ -262,16 +282,16 @@ def train_members(
 
     def write_back(j: int, i: int) -> None:
         with torch.no_grad():
-            for name, p in models[i].named_parameters():
+            for name, p in nets[i].named_parameters():
                 p.copy_(params[name][j])
-            for name, b in models[i].named_buffers():
+            for name, b in nets[i].named_buffers():
                 b.copy_(buffers[name][j])
 
     def read_back(j: int, i: int) -> None:
         with torch.no_grad():
-            for name, p in models[i].named_parameters():
+            for name, p in nets[i].named_parameters():
                 params[name][j] = p.detach()
-            for name, b in models[i].named_buffers():
+            for name, b in nets[i].named_buffers():
                 buffers[name][j] = b
 
     def call_back(j: int, i: int, rec: dict) -> bool:
@@ -284,15 +304,6 @@ def train_members(
         read_back(j, i)
         return bool(stop)
 
-    def per_layer_change(j: int) -> dict:
-        per: dict[str, list[float]] = {}
-        for name, p in params.items():
-            layer = name.rsplit(".", 1)[0] if "." in name else name
-            acc = per.setdefault(layer, [0.0, 0.0])
-            acc[0] += float(((p[j].detach() - w0[name][j]) ** 2).sum())
-            acc[1] += float((w0[name][j] ** 2).sum())
-        return {k: _rel(a, b) for k, (a, b) in per.items()}
-
     def finish(j: int, i: int, step: int, stop: str, diverged_step, last_loss=None):
         write_back(j, i)
         h = histories[i]
@@ -300,7 +311,11 @@ def train_members(
         final = {} if diverged else dict(h[-1]) if h else {}
         if diverged:
             final["train_loss"] = last_loss
-        final["weight_change_per_layer"] = {} if diverged else per_layer_change(j)
+        if not diverged:  # the module holds the final weights: train's own measurement
+            start = {prefix + k: v[j] for k, v in w0.items()}
+            final["weight_change_per_layer"] = weight_change(models[i], start)["per_layer"]
+        else:
+            final["weight_change_per_layer"] = {}
         res = TrainResult(
             steps=step, epochs=seen / n, time=t_member[i], stop_reason=stop,
             diverged=diverged, diverged_step=diverged_step, history=h, final=final,
@@ -312,7 +327,7 @@ def train_members(
 
     def compact(keep: list[int]) -> None:
         """Keep the stack rows ``keep`` (positions in ``alive``)."""
-        nonlocal params, buffers, w0, rates, rho_t, alive
+        nonlocal params, buffers, w0, rates, rho_t, alive, f0_train, f0_test
         sel = torch.tensor(keep, dtype=torch.long, device=device)
         with torch.no_grad():
             params = {
@@ -320,6 +335,10 @@ def train_members(
             }
             buffers = {k: v.index_select(0, sel) for k, v in buffers.items()}
             w0 = {k: v.index_select(0, sel) for k, v in w0.items()}
+            if f0_train is not None:
+                f0_train = f0_train.index_select(0, sel)
+            if f0_test is not None:
+                f0_test = f0_test.index_select(0, sel)
         rho_t = rho_t.index_select(0, sel)
         engine.keep(keep)
         batches.keep(keep)
@@ -328,14 +347,16 @@ def train_members(
         alive = [alive[j] for j in keep]
         rates = rate_views(x.dtype)
 
-    def loss_and_grads(xb, yb, b):
+    def loss_and_grads(xb, yb, b, f0b):
         leaves = list(params.values())
         out = engine(params, buffers, xb, training=True, gens=gens)
+        if f0b is not None:
+            out = out - f0b
         per = loss_fn(out.reshape(len(alive) * b, -1), yb.reshape(-1)).view(len(alive), b)
         means = per.mean(dim=1)
         return means, torch.autograd.grad(means.sum(), leaves)
 
-    def sam(xb, yb, b, grads):
+    def sam(xb, yb, b, f0b, grads):
         """The SAM gradient of each member with ρ_m > 0 (sgdnoise.nets.sam, per member)."""
         ma = len(alive)
         norms = torch.stack([torch.linalg.vector_norm(g.reshape(ma, -1), dim=1) for g in grads], 1)
@@ -353,7 +374,7 @@ def train_members(
                 v = scale.view(-1, *([1] * (g.ndim - 1)))
                 p.add_(torch.where(v != 0, g * v, torch.zeros_like(g)))
         try:
-            _, adv = loss_and_grads(xb, yb, b)
+            _, adv = loss_and_grads(xb, yb, b, f0b)
         finally:
             with torch.no_grad():
                 for p, s in zip(params.values(), saved):
@@ -368,13 +389,15 @@ def train_members(
         return [torch.where(keep.view(-1, *([1] * (g.ndim - 1))), a, g) for g, a in zip(grads, adv)]
 
     @torch.no_grad()
-    def evaluate_all(xs, ys, chunk):
+    def evaluate_all(xs, ys, chunk, f0):
         ma = len(alive)
         tot = torch.zeros(ma, dtype=torch.float64, device=device)
         cor = torch.zeros(ma, dtype=torch.float64, device=device)
         fit = torch.zeros(ma, dtype=torch.float64, device=device)
         for s in range(0, len(xs), chunk):
             out = engine(params, buffers, xs[s : s + chunk], training=False, shared=True)
+            if f0 is not None:
+                out = out - f0[:, s : s + chunk]
             c = out.shape[1]
             flat = out.reshape(ma * c, -1)
             yy = ys[s : s + chunk].repeat(ma)
@@ -407,9 +430,12 @@ def train_members(
         idx = batches.next(b_k, epoch_k).to(device)
         b = idx.shape[1]
         xb, yb = x[idx], y[idx]
-        means, grads = loss_and_grads(xb, yb, b)
+        f0b = None
+        if f0_train is not None:
+            f0b = f0_train[torch.arange(len(alive), device=device).unsqueeze(1), idx]
+        means, grads = loss_and_grads(xb, yb, b, f0b)
         if any(rhos[i] > 0 for i in alive):
-            grads = sam(xb, yb, b, grads)
+            grads = sam(xb, yb, b, f0b, grads)
         vals = means.detach().tolist()
         bad = []
         for j, (i, v) in enumerate(zip(alive, vals)):
@@ -455,8 +481,8 @@ def train_members(
         if not (want_train or want_test):
             continue
         chunk = max(b_k, 256)
-        tr = evaluate_all(x, y, chunk) if want_train else None
-        te = evaluate_all(data.x_test, data.y_test, chunk) if want_test else None
+        tr = evaluate_all(x, y, chunk, f0_train) if want_train else None
+        te = evaluate_all(data.x_test, data.y_test, chunk, f0_test) if want_test else None
         wc = weight_changes()
         wall = time.perf_counter() - t0
         stops = []

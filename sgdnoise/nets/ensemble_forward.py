@@ -229,9 +229,11 @@ class LayerStack:
                     w = w * torch.tensor(mult, dtype=w.dtype, device=w.device).view(-1, 1, 1)
                 elif mult != 1.0:
                     w = w * mult
-                if x.shape[1] * w.shape[1] * w.shape[2] < _NAIVE_BMM:
-                    # torch's CPU bmm runs a naive loop below this size, a single run's
-                    # addmm does not: per-member linear keeps the rounding identical
+                if w.shape[1] == 1 or x.shape[1] * w.shape[1] * w.shape[2] < _NAIVE_BMM:
+                    # torch's CPU bmm runs a naive loop below this size, and a scalar
+                    # output (SGW23's hinge nets) is a matrix-vector product that MKL
+                    # rounds differently from the batched one; a single run's addmm does
+                    # neither: per-member linear keeps the rounding identical
                     bias = [params[prefix + "bias"][j] if has_bias else None for j in range(m)]
                     x = torch.stack([F.linear(x[j], w[j], bias[j]) for j in range(m)])
                 else:

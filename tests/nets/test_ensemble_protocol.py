@@ -120,3 +120,48 @@ def test_a_shared_schedule_equals_train_with_it(make):
     with pytest.raises(ParameterError) as e:
         train_members(nets, d, schedule=make(), seeds=seeds, max_steps=6)
     assert e.value.parameter == "epochs"
+
+
+def test_centred_members_equal_train_on_sgw23s_protocol():
+    """SGW23's α-trick members (mean-field MLPs, o = f(w) − f(w0)): hinge loss with α,
+    fresh batches, evaluations every 10 steps on the train set only, each member stopped
+    when it fits every point — two fit at different steps, one runs to the cap."""
+    d = _data(64, num_classes=2)
+    seeds, lrs, alpha = [0, 1, 2], [1.0, 3.0, 30.0], 0.3
+    build = lambda s: _mlp(s, num_outputs=1, parameterization="mean-field", centered=True)
+    kw = dict(batch_size=8, max_steps=400, loss="hinge", alpha=alpha, sampling="fresh",
+              stop_when_fitted=True, eval_every=10, eval_test=False)  # fmt: skip
+    nets = [build(s) for s in seeds]
+    res = train_members(nets, d, lrs=lrs, seeds=seeds, **kw)
+    for s, lr, net, r in zip(seeds, lrs, nets, res):
+        ref = build(s)
+        rr = train(ref, d, lr=lr, seed=s, **kw)
+        assert _diff(net, ref) == 0.0  # the frozen f(w0) copy included
+        _same_run(r, rr)
+    assert [r.stop_reason for r in res][:2] == ["fitted", "fitted"]
+    assert res[0].steps != res[1].steps and res[2].stop_reason == "max_steps"
+    with pytest.raises(ParameterError) as e:
+        train_members([nets[0], _mlp(0, num_outputs=1)], d, lrs=0.1, seeds=[0, 1], **kw)
+    assert e.value.parameter == "models"
+
+
+def test_centred_convnets_through_vmap_agree_to_rounding():
+    """Centred ConvNets go through the vmap engine: the batched convolutions reduce in
+    another order than a single run's, so members agree with ``train`` to float32 rounding
+    grown over 30 steps (bound 1e-4, as for uncentred conv members), test records included."""
+    d = synthetic_dataset(n_train=40, n_test=16, input_shape=(3, 8, 8), num_classes=2,
+                          device="cpu")  # fmt: skip
+    build = lambda s: make_model("convnet", input_shape=(3, 8, 8), num_outputs=1, width=1,
+                                 parameterization="mean-field", centered=True, seed=s,
+                                 device="cpu")  # fmt: skip
+    seeds, lrs = [0, 1], [2.0, 4.0]
+    kw = dict(batch_size=8, max_steps=30, loss="hinge", alpha=0.5, eval_every=10)
+    nets = [build(s) for s in seeds]
+    res = train_members(nets, d, lrs=lrs, seeds=seeds, **kw)
+    for s, lr, net, r in zip(seeds, lrs, nets, res):
+        ref = build(s)
+        rr = train(ref, d, lr=lr, seed=s, channels_last=False, **kw)
+        assert 0 < _diff(net, build(s)) and _diff(net, ref) < 1e-4
+        for h, g in zip(r.history, rr.history):
+            assert h["test_loss"] == pytest.approx(g["test_loss"], rel=1e-4)
+            assert h["train_loss"] == pytest.approx(g["train_loss"], rel=1e-4)
