@@ -15,6 +15,9 @@ gentle (σ_w² = 0.5) so that λmax starts below 0.9 · 2/η: reaching 2/η is G
   separates "at 2/η" from a sharpness that stopped short or overshot); ``sharpens`` —
   direction, per-seed log(λmax late / λmax(0)) > 0, effect log(1/0.9): the least rise that
   takes a start below 0.9·2/η to 2/η.  A seed whose GD diverged has no r and is left out.
+
+Each seed is one run in the claim's sweeps store (:func:`eos_run`: resumable, the seeds in
+parallel on one process per core; a network this size trains one per task, issue 14).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..sweeps.tasks import sweepable
+from ..validation import choice, integer, positive
 from .criteria import Criterion, evaluate
 from .registry import ClaimResult, claim
 
@@ -47,13 +52,14 @@ class Settings:
 SETTINGS = {
     "smoke": Settings("synthetic", 512, 64, 0.2, 1500, 50, "float64", seeds=1),
     # 1000 real CIFAR-10 images (KCL23's measurement-set size) into an MLP; 267 s per seed
-    "cpu": Settings("cifar10", 1000, 256, 0.02, 2000, 100, "float32", seeds=3),
+    # (3 seeds, 2026-12-01).  5 seeds (issue 14), one run per seed on the pool's processes
+    "cpu": Settings("cifar10", 1000, 256, 0.02, 2000, 100, "float32", seeds=5),
     # 5000 CIFAR-10 images, a wider MLP, many more steps (sized for a GPU; not yet run)
-    "paper": Settings("cifar10", 5000, 1024, 0.02, 10000, 250, "float32", seeds=3),
+    "paper": Settings("cifar10", 5000, 1024, 0.02, 10000, 250, "float32", seeds=5),
 }
 
 
-def _data(ctx, s: Settings, seed: int):
+def _data(s: Settings, seed: int, device: str, data_dir: str):
     import torch
 
     from ..nets import synthetic_dataset
@@ -62,27 +68,24 @@ def _data(ctx, s: Settings, seed: int):
     if s.data == "synthetic":
         return synthetic_dataset(
             n_train=s.n_train, n_test=64, input_shape=(20,), num_classes=4, seed=seed,
-            device=ctx.device, dtype=getattr(torch, s.dtype),
+            device=device, dtype=getattr(torch, s.dtype),
         )  # fmt: skip
-    d = dataset(
-        "cifar10", n_train=s.n_train, n_test=500, data_dir=str(ctx.data_dir or ""),
-        device=ctx.device,
-    )  # fmt: skip
+    d = dataset("cifar10", n_train=s.n_train, n_test=500, data_dir=data_dir, device=device)
     return d if d.x_train.dtype == getattr(torch, s.dtype) else _cast(d, getattr(torch, s.dtype))
 
 
-def gd_run(ctx, s: Settings, seed: int) -> dict:
+def gd_run(s: Settings, seed: int, device: str = "cpu", data_dir: str = "") -> dict:
     """One full-batch GD run: its λmax trace ``[(step, λmax, train loss)]``, λmax(0), and
     whether it diverged."""
     import torch
 
     from ..nets import lambda_max, make_model, train
 
-    data = _data(ctx, s, seed)
+    data = _data(s, seed, device, data_dir)
     dtype = getattr(torch, s.dtype)
     net = make_model(
         "mlp", input_shape=data.input_shape, num_outputs=data.num_classes, width=s.width,
-        depth=2, sigma_w2=SIGMA_W2, seed=seed, device=ctx.device, dtype=dtype,
+        depth=2, sigma_w2=SIGMA_W2, seed=seed, device=device, dtype=dtype,
     )  # fmt: skip
     x, y = data.x_train, data.y_train
     measure = dict(loss="mse", tol=1e-4, max_iter=80, seed=seed, chunk_size=1000)
@@ -97,6 +100,93 @@ def gd_run(ctx, s: Settings, seed: int) -> dict:
         eval_every=s.every, eval_test=False, seed=seed, callback=record,
     )  # fmt: skip
     return {"trace": trace, "lambda0": lam0, "diverged": bool(r.diverged), "name": data.name}
+
+
+#: the sweeps store keys a seed's run by this reference
+FUNCTION = "sgdnoise.experiments.kcl23_eos:eos_run"
+
+
+def _check(*, data, n_train, width, lr, steps, every, dtype, seed, data_dir="", device="cpu",
+           threads=1):  # fmt: skip
+    """The one set of bounds of :func:`eos_run` (spec time and run time)."""
+    return dict(
+        data=choice("data", data, ("synthetic", "cifar10")),
+        n_train=integer("n_train", n_train, minimum=2),
+        width=integer("width", width, minimum=1),
+        lr=positive("lr", lr),
+        steps=integer("steps", steps, minimum=1),
+        every=integer("every", every, minimum=1, maximum=steps),
+        dtype=choice("dtype", dtype, ("float32", "float64")),
+        seed=integer("seed", seed, minimum=0),
+        data_dir=str(data_dir),
+        device=choice("device", device, ("cpu", "cuda", "auto")),
+        threads=integer("threads", threads, minimum=1),
+    )
+
+
+@sweepable("kcl23-eos-run", validate=_check)
+def eos_run(*, data, n_train, width, lr, steps, every, dtype, seed, data_dir="", device="cpu",
+            threads=1) -> dict:  # fmt: skip
+    """One seed's :func:`gd_run` as a sweeps-store run: metrics ``lambda0`` and
+    ``late_ratio``, curves ``lambda_max`` and ``train_loss`` against the GD step; status
+    ``diverged`` when GD blew up (its trace up to there is kept).
+
+    Full-batch GD (B = N) on a width-256 MLP is one ensemble member per task on CPU (its
+    0.85 M weights leave the cache: :func:`sgdnoise.nets.ensemble_size` gives 1), so the
+    seeds run one per task, in parallel on the pool's processes, resumable."""
+    c = _check(**locals())
+    from ._grid import set_threads
+
+    set_threads(c["threads"])
+    s = Settings(c["data"], c["n_train"], c["width"], c["lr"], c["steps"], c["every"],
+                 c["dtype"], seeds=1)  # fmt: skip
+    device = c["device"]
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    r = gd_run(s, c["seed"], device, c["data_dir"])
+    st, lam, loss = (list(v) for v in zip(*r["trace"], strict=True))
+    return {
+        "status": "diverged" if r["diverged"] else "done",
+        "lambda0": r["lambda0"],
+        "late_ratio": late_ratio(r, s),
+        "curves": {"lambda_max": {"x": st, "y": lam}, "train_loss": {"x": st, "y": loss}},
+    }
+
+
+def run_seeds(ctx, s: Settings, seeds: list[int]) -> list[dict]:
+    """Each seed's run through the sweeps store ``ctx.out_dir / study.sqlite`` (resumable,
+    one process per core): the :func:`gd_run` dicts, in the order of ``seeds``."""
+    from ..sweeps import Store
+    from ..sweeps.executors import default_workers
+    from ..sweeps.spec import run_key
+    from ._grid import run_grid
+
+    fixed = {k: getattr(s, k) for k in ("data", "n_train", "width", "lr", "steps", "every",
+                                        "dtype")}  # fmt: skip
+    fixed["data_dir"] = "" if ctx.data_dir is None else str(ctx.data_dir)
+    if ctx.device != "cpu":
+        fixed["device"] = ctx.device
+    spec = {"name": "kcl23-eos", "function": FUNCTION, "fixed": fixed,
+            "product": {"seed": list(seeds)}}  # fmt: skip
+    workers = max(1, min(default_workers(), len(seeds)))
+    df, _ = run_grid(ctx, [spec], workers=workers, failed="raise")
+    rows = df.set_index("key")
+    runs = []
+    with Store(ctx.out_dir / "study.sqlite") as st:
+        for seed in seeds:
+            key = run_key(FUNCTION, dict(fixed, seed=seed))
+            cur = st.curves(key)
+            steps, lam = cur["lambda_max"]
+            loss = cur["train_loss"][1]
+            runs.append({
+                "trace": [(int(a), float(b), float(c)) for a, b, c in zip(steps, lam, loss)],
+                "lambda0": float(rows.loc[key, "lambda0"]),
+                "diverged": rows.loc[key, "status"] == "diverged",
+                "name": s.data,
+            })  # fmt: skip
+    return runs
 
 
 def _cast(d, dtype):
@@ -175,7 +265,7 @@ def run(ctx):
 
     s = SETTINGS[ctx.scale]
     seeds = [ctx.seed + i for i in range(s.seeds)]
-    runs = [gd_run(ctx, s, seed) for seed in ctx.tqdm(seeds, desc="kcl23-eos")]
+    runs = run_seeds(ctx, s, seeds)
     judged, metrics = analyse(runs, s, ctx.scale)
     target = eos_sharpness(s.lr)
 

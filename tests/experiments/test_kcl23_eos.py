@@ -71,3 +71,41 @@ def test_cpu_equivalence_and_sharpening():
     judged, metrics = E.analyse(mixed, s, "cpu")
     assert metrics["diverged"] == 1 and judged[0].n == 2 and judged[0].decision == "undecided"
     assert math.isfinite(metrics["ratio_to_two_over_lr"])
+
+
+def test_seeds_run_through_the_store_and_resume(tmp_path, monkeypatch):
+    """Each seed is one run in the claim's sweeps store: the trace read back is the one a
+    direct :func:`gd_run` gives (float64 round trip), and a second call resumes with
+    nothing to train."""
+    from dataclasses import replace
+
+    from sgdnoise.experiments.runner import RunContext
+    from sgdnoise.sweeps import Store
+
+    s = replace(E.SETTINGS["smoke"], n_train=64, width=16, steps=60, every=20, seeds=2)
+    monkeypatch.setitem(E.SETTINGS, "smoke", s)
+    ctx = RunContext("kcl23-eos", "smoke", tmp_path, progress=False)
+    res = E.run(ctx)  # the smoke criteria judge seed 0
+    assert {j.name for j in res.criteria} == {"at-edge", "starts-below"}
+    assert res.metrics["seeds"] == 2
+    runs = E.run_seeds(ctx, s, [0, 1])  # resumes: nothing left to train
+    for seed, r in zip((0, 1), runs, strict=True):
+        ref = E.gd_run(s, seed)
+        assert r["lambda0"] == ref["lambda0"] and r["diverged"] == ref["diverged"]
+        assert len(r["trace"]) == s.steps // s.every + 1
+        np.testing.assert_array_equal(np.array(r["trace"]), np.array(ref["trace"]))
+    with Store(tmp_path / "study.sqlite") as st:
+        df = st.to_frame()
+    assert len(df) == 2 and (df["attempts"] == 1).all()
+
+
+def test_cpu_has_five_seeds_and_the_worker_refuses_bad_settings():
+    assert E.SETTINGS["cpu"].seeds >= 5
+    from sgdnoise.errors import ParameterError
+
+    good = dict(data="synthetic", n_train=64, width=8, lr=0.1, steps=10, every=5,
+                dtype="float64", seed=0)  # fmt: skip
+    E._check(**good)
+    for k, v in (("every", 11), ("dtype", "float16"), ("lr", 0.0), ("data", "svhn")):
+        with pytest.raises(ParameterError, match=k):
+            E._check(**dict(good, **{k: v}))
