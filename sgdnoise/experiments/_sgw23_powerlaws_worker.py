@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import math
 
+from ..errors import ParameterError
 from ..validation import in_range
-from ._sgw23_runs import _run, check_point
+from ._grid_ensemble import EnsemblePlan
+from ._sgw23_runs import MEMBERS, _members, _run, check_point
 
 #: how the late-training worker is named in sweep specs (its runs are keyed by its name)
 LATE_NAME = "sgw23-late"
@@ -130,8 +132,13 @@ def late_point(
         out = _run(c, observer=observer)
     finally:
         torch.set_num_threads(before)
-    w = seen["w"]
-    out["loss_level"] = level * c["alpha"]
+    return _late_metrics(out, seen["w"], level * c["alpha"])
+
+
+def _late_metrics(out: dict, w: _Watcher, loss_level: float) -> dict:
+    """:func:`late_point`'s result: the run's metrics ``out`` and its watcher's late-phase
+    measurements (one definition for the per-run and the batched workers)."""
+    out["loss_level"] = loss_level
     if out.get("status") == "diverged":
         return out
     r = w.rec_late or {}
@@ -147,5 +154,34 @@ def late_point(
     return out
 
 
+def late_points(configs: list[dict]) -> list[dict]:
+    """Several :func:`late_point` runs that differ only in seed and T, trained as batched
+    ensembles (:func:`._sgw23_runs._members`, each run watched by its own :class:`_Watcher`
+    through the engine's per-member callback); one result per config, each what
+    :func:`late_point` returns for it (bit for bit for the MLP on CPU)."""
+    cs = [check_late(**cfg) for cfg in configs]
+    levels = [c.pop("loss_level") for c in cs]
+    if len(set(levels)) > 1:
+        raise ParameterError("loss_level", levels, "must be one value in a batched task")
+    level = levels[0] / cs[0]["alpha"]
+    watchers = []
+
+    def observer(model, data):
+        watchers.append(_Watcher(model, data, level, cs[0]["alpha"]))
+        return watchers[-1]
+
+    outs = _members(cs, observer=observer)
+    level_out = level * cs[0]["alpha"]  # as late_point writes it (bit for bit)
+    return [_late_metrics(o, w, level_out) for o, w in zip(outs, watchers, strict=True)]
+
+
 late_point.validate_config = check_late
 late_point.sweep_name = LATE_NAME
+
+#: the late-training runs as batched ensembles over seed and T, under late_point's keys
+ENSEMBLE = EnsemblePlan(
+    per_run=LATE_PATH,
+    batched="sgdnoise.experiments._sgw23_powerlaws_worker:late_points",
+    size="sgdnoise.experiments._sgw23_runs:sgw23_size",
+    members=MEMBERS,
+)

@@ -39,6 +39,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from ..validation import boolean, choice, integer, positive
+from ._grid_ensemble import EnsemblePlan
 
 DATASETS = ("mnist", "cifar10")
 ARCHITECTURES = ("mlp", "convnet")
@@ -174,21 +175,22 @@ def train_point(
         torch.set_num_threads(before)  # in-process callers (tests) keep their setting
 
 
-def _run(c: dict, observer=None) -> dict:
-    """Train the run ``c`` (checked settings) and return its metrics.  ``observer``:
-    ``observer(model, data) -> callback`` for a worker that watches the run (the trainer
-    calls the callback after each evaluation; it never stops the run): called once before
-    training, with the centred model and the run's data."""
-    from ..nets import evaluate, make_model, train
-    from ..theory.conventions import lr_from_mean_field_temperature
+def _data(c: dict):
+    """The run's data (the one worker data cache: configs of one task share it)."""
     from ._netdata import dataset
 
-    data = dataset(
+    return dataset(
         c["dataset"], n_train=c["n_train"], n_test=c["n_test"], data_dir=c["data_dir"],
         data_seed=c["data_seed"], task="binary", heldout_test=c["heldout_test"],
         pool=c["pool"], device="cpu",
     )  # fmt: skip
-    model = make_model(
+
+
+def _model(c: dict, data):
+    """The centred mean-field net of run ``c`` (its init drawn from ``c["seed"]``)."""
+    from ..nets import make_model
+
+    return make_model(
         c["arch"],
         input_shape=data.input_shape,
         num_outputs=1,
@@ -199,28 +201,27 @@ def _run(c: dict, observer=None) -> dict:
         seed=c["seed"],
         device="cpu",
     )
+
+
+def _steps(c: dict, model) -> tuple[float, int, int, int]:
+    """``(η, eval_every, step cap, h)`` of run ``c``: η from the mean-field temperature
+    ``T = η/(B h)``; the time cap t ≤ max_time is a step cap at constant η."""
+    from ..theory.conventions import lr_from_mean_field_temperature
+
     h = readout_width(model)
     B = c["batch_size"]
     lr = lr_from_mean_field_temperature(c["T"], B, h)
     every = c["eval_every"] or math.ceil(c["n_train"] / B)
-    # The time cap t ≤ max_time is a step cap at constant η.
     cap = max(1, min(c["max_steps"], math.ceil(c["max_time"] / lr)))
-    callback = None if observer is None else observer(model, data)
-    res = train(
-        model,
-        data,
-        lr=lr,
-        batch_size=B,
-        max_steps=cap,
-        loss="hinge",
-        alpha=c["alpha"],
-        sampling="fresh",
-        stop_when_fitted=True,
-        eval_every=every,
-        eval_test=False,
-        seed=c["seed"],
-        callback=callback,
-    )
+    return lr, every, cap, h
+
+
+def _metrics(c: dict, model, res, data, lr: float, every: int, h: int) -> dict:
+    """The metrics of the module docstring from the trained ``model`` and its
+    :class:`~sgdnoise.nets.TrainResult` ``res`` (one definition for the per-run and the
+    batched workers)."""
+    from ..nets import evaluate
+
     out = {
         "lr": lr,
         "h": float(h),
@@ -246,4 +247,145 @@ def _run(c: dict, observer=None) -> dict:
     return out
 
 
+def _train(c: dict, model, data, lr: float, every: int, cap: int, callback=None):
+    """SGW23's SGD on one run (the module docstring's protocol); its TrainResult."""
+    from ..nets import train
+
+    return train(
+        model,
+        data,
+        lr=lr,
+        batch_size=c["batch_size"],
+        max_steps=cap,
+        loss="hinge",
+        alpha=c["alpha"],
+        sampling="fresh",
+        stop_when_fitted=True,
+        eval_every=every,
+        eval_test=False,
+        seed=c["seed"],
+        callback=callback,
+    )
+
+
+def _run(c: dict, observer=None) -> dict:
+    """Train the run ``c`` (checked settings) and return its metrics.  ``observer``:
+    ``observer(model, data) -> callback`` for a worker that watches the run (the trainer
+    calls the callback after each evaluation; it never stops the run): called once before
+    training, with the centred model and the run's data."""
+    data = _data(c)
+    model = _model(c, data)
+    lr, every, cap, h = _steps(c, model)
+    callback = None if observer is None else observer(model, data)
+    res = _train(c, model, data, lr, every, cap, callback)
+    return _metrics(c, model, res, data, lr, every, h)
+
+
+#: the axes in which the runs of one batched task may differ (every other setting, α and
+#: the loss included, is shared by the members of :func:`sgdnoise.nets.ensemble.train_members`)
+MEMBERS = ("seed", "T")
+
+
+def _members(cs: list[dict], observer=None) -> list[dict]:
+    """Train the checked runs ``cs`` (equal outside :data:`MEMBERS`) as batched ensembles
+    and return each run's metrics, what :func:`_run` returns for it.
+
+    Member m is trained by :func:`sgdnoise.nets.ensemble.train_members` exactly as ``train``
+    trains it in :func:`_run` (same init, η_m, fresh batches from seed_m, evaluations every
+    ``eval_every`` steps, stop when fitted).  The engine shares one step cap among its
+    members, so the runs are trained in one ensemble per distinct cap ``min(max_steps,
+    ceil(max_time/η))``: members at different T keep their own cap exactly (where max_time
+    binds at no T of the grid, as in the cpu and paper grids, a task is one ensemble).
+    ``observer`` as in :func:`_run`: its callback sees member m's module and records."""
+    from ..errors import ParameterError
+    from ..nets.ensemble import train_members
+    from ._grid import set_threads
+
+    shared = {k: v for k, v in cs[0].items() if k not in MEMBERS}
+    for c in cs[1:]:
+        if {k: v for k, v in c.items() if k not in MEMBERS} != shared:
+            raise ParameterError("configs", c, "must differ from the first only in seed, T")
+    set_threads(shared["threads"])
+    data = _data(cs[0])
+    models = [_model(c, data) for c in cs]
+    plans = [_steps(c, m) for c, m in zip(cs, models, strict=True)]
+    watch = [None if observer is None else observer(m, data) for m in models]
+    by_cap: dict[int, list[int]] = {}
+    for j, (_, _, cap, _) in enumerate(plans):
+        by_cap.setdefault(cap, []).append(j)
+    out: list[dict | None] = [None] * len(cs)
+    for cap, rows in by_cap.items():
+        if len(rows) == 1:  # an ensemble of one only adds the engine's overhead
+            j = rows[0]
+            res = _train(cs[j], models[j], data, *plans[j][:3], watch[j])
+            out[j] = _metrics(cs[j], models[j], res, data, plans[j][0], plans[j][1], plans[j][3])
+            continue
+
+        def callback(i, module, rec, rows=rows):
+            watch[rows[i]](module, rec)  # a watcher only reads: it never stops a member
+
+        results = train_members(
+            [models[j] for j in rows],
+            data,
+            lrs=[plans[j][0] for j in rows],
+            seeds=[cs[j]["seed"] for j in rows],
+            batch_size=shared["batch_size"],
+            max_steps=cap,
+            loss="hinge",
+            alpha=shared["alpha"],
+            sampling="fresh",
+            stop_when_fitted=True,
+            eval_every=plans[rows[0]][1],
+            eval_test=False,
+            callback=None if observer is None else callback,
+        )
+        for j, res in zip(rows, results, strict=True):
+            lr, every, _, h = plans[j]
+            out[j] = _metrics(cs[j], models[j], res, data, lr, every, h)
+    return out  # type: ignore[return-value]
+
+
+def train_points(configs: list[dict]) -> list[dict]:
+    """Several :func:`train_point` runs that differ only in seed and T, trained as batched
+    ensembles (:func:`_members`); one result per config, each what :func:`train_point`
+    returns for it — bit for bit for the MLP on CPU, to rounding for the CNN (the ``vmap``
+    engine; see :mod:`sgdnoise.nets.ensemble`)."""
+    return _members([check_point(**c) for c in configs])
+
+
+#: architectures whose runs train as batched ensembles.  The CNN is left out, measured: on
+#: the cpu-scale CIFAR net (16-32-64 channels, 16x16 images, B = 16, 400 steps, 2-core EPYC,
+#: load 0.9-1.3, 2026-12-02) the vmap engine took 1.15x the time of 5 sequential ``train``
+#: runs and 1.47x that of 10 (``train`` runs convolutions in channels-last layout; vmap's
+#: batched convolutions do not gain it back at B = 16), so each CNN run is its own task.
+BATCHED_ARCHS = ("mlp",)
+
+
+def sgw23_size(config: dict) -> int:
+    """Members per batched task: :func:`sgdnoise.nets.ensemble.ensemble_size` of the run's
+    net (without the frozen initial copy: it holds no gradient and, with f(w0, x) computed
+    once per set, takes no part in a step); 1 outside :data:`BATCHED_ARCHS`."""
+    from ..nets import make_model
+    from ..nets.ensemble import ensemble_size
+
+    c = check_point(**{k: v for k, v in config.items() if k != "loss_level"})
+    if c["arch"] not in BATCHED_ARCHS:
+        return 1
+    net = make_model(
+        c["arch"], input_shape=_data(c).input_shape, num_outputs=1, width=c["width"],
+        depth=c["depth"], parameterization="mean-field", device="cpu",
+    )  # fmt: skip
+    return ensemble_size(net, batch_size=c["batch_size"])
+
+
 train_point.validate_config = check_point
+
+#: the SGW23 (α, T[, P]) grids' runs as batched ensembles over seed and T, recorded under
+#: :func:`train_point`'s keys (sgw23-phase, sgw23-opposite, sgw23-tc and sgw23-powerlaws
+#: adopt each other's stores by those keys)
+ENSEMBLE = EnsemblePlan(
+    per_run=FUNCTION,
+    batched="sgdnoise.experiments._sgw23_runs:train_points",
+    size="sgdnoise.experiments._sgw23_runs:sgw23_size",
+    members=MEMBERS,
+)

@@ -272,12 +272,19 @@ def run(ctx) -> ClaimResult:
     from . import _sgw23_powerlaws_analysis as an
     from ._grid import adopt_sibling_store, run_grid
     from ._sgw23_analysis import status_counts
+    from ._sgw23_powerlaws_worker import ENSEMBLE as LATE_ENSEMBLE
+    from ._sgw23_runs import ENSEMBLE
 
     s = POWERLAWS[ctx.scale]
     adopted = adopt_sibling_store(ctx, SIBLING)
     pt, late_spec = grid_specs(s, ctx.scale, str(find_data_dir(ctx.data_dir)))
     both, (sum_pt, sum_late) = run_grid(
-        ctx, [pt, late_spec], workers=s.workers, failed="drop", capped="capped"
+        ctx,
+        [pt, late_spec],
+        workers=s.workers,
+        failed="drop",
+        capped="capped",
+        ensemble=[ENSEMBLE, LATE_ENSEMBLE],
     )
     sp = load_spec(late_spec)
     late_keys = {run_key(sp.function, c) for c in sp.configs()}

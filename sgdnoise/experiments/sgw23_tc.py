@@ -171,12 +171,15 @@ def run_tc(ctx) -> ClaimResult:
     from ..nets.files import find_data_dir
     from ._grid import adopt_sibling_store, run_grid
     from ._sgw23_analysis import TC_FRACTION, curves_figure, status_counts, tc_figure, tc_values
+    from ._sgw23_runs import ENSEMBLE
 
     s = TC[ctx.scale]
     spec = tc_spec(s, ctx.scale, str(find_data_dir(ctx.data_dir)))
     # sgw23-powerlaws trains this same grid (and runs first in `reproduce all`): train it once
     adopt_sibling_store(ctx, "sgw23-powerlaws")
-    df, (summary,) = run_grid(ctx, [spec], workers=s.workers, failed="drop", capped="capped")
+    df, (summary,) = run_grid(
+        ctx, [spec], workers=s.workers, failed="drop", capped="capped", ensemble=[ENSEMBLE]
+    )
     v = tc_values(df)
     judged = judge(v, s)
     n = status_counts(df)

@@ -144,6 +144,9 @@ def test_specs_are_valid_sweeps(tmp_path):
     assert phase.PHASE["smoke"].judged == ("L", "N")
     assert all(len(g.seeds) >= 3 for sc in phase.PHASE.values() for g in sc.grids)
     assert all(len(s.seeds) >= 3 for s in tc.TC.values())
+    # issue 14: every cpu network grid at ≥ 5 seeds
+    assert all(len(g.seeds) >= 5 for g in phase.PHASE["cpu"].grids)
+    assert len(tc.TC["cpu"].seeds) >= 5
 
 
 # --------------------------------------------------------------------------- sgw23-phase

@@ -15,6 +15,7 @@ import pytest
 from sgdnoise.experiments import _sgw23_opposite_analysis as an
 from sgdnoise.experiments import sgw23_opposite as op
 from sgdnoise.experiments import sgw23_phase as phase
+from sgdnoise.experiments._sgw23_runs import ENSEMBLE
 from sgdnoise.experiments.criteria import verdict
 from sgdnoise.experiments.runner import RunContext
 from sgdnoise.sweeps import load_spec
@@ -124,7 +125,7 @@ def test_runs_are_sgw23_phases_runs(scale, tmp_path):
     mine, theirs = keys(op.OPPOSITE[scale].grids), keys(phase.PHASE[scale].grids)
     assert theirs <= mine
     assert (mine == theirs) == (scale != "paper")  # paper adds seeds for power
-    assert all(len(g.seeds) >= 3 for g in op.OPPOSITE[scale].grids)
+    assert all(len(g.seeds) >= (5 if scale == "cpu" else 3) for g in op.OPPOSITE[scale].grids)
 
 
 def test_claim_adopts_sgw23_phase_store_and_reports(monkeypatch, tmp_path):
@@ -143,6 +144,7 @@ def test_claim_adopts_sgw23_phase_store_and_reports(monkeypatch, tmp_path):
     def fake_grid(ctx, specs, **kw):
         assert (ctx.out_dir / "study.sqlite").is_file()  # adopted before the grid runs
         assert {s["function"] for s in specs} == {"sgdnoise.experiments._sgw23_runs:train_point"}
+        assert kw["ensemble"] == [ENSEMBLE]  # trained as batched ensembles, per-run keys
         df = pd.concat([_frame(dataset="mnist"), _frame(dataset="cifar10")], ignore_index=True)
         return df, [Summary(), Summary()]
 

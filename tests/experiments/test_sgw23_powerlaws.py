@@ -18,6 +18,8 @@ from sgdnoise.errors import ParameterError
 from sgdnoise.experiments import _sgw23_powerlaws_analysis as an
 from sgdnoise.experiments import sgw23_powerlaws as pl
 from sgdnoise.experiments import sgw23_tc as tc
+from sgdnoise.experiments._sgw23_powerlaws_worker import ENSEMBLE as LATE_ENSEMBLE
+from sgdnoise.experiments._sgw23_runs import ENSEMBLE
 from sgdnoise.experiments.criteria import verdict
 from sgdnoise.experiments.runner import RunContext
 from sgdnoise.sweeps import load_spec
@@ -235,6 +237,7 @@ def test_pt_runs_are_sgw23_tcs_runs(scale, tmp_path):
         set(s.tc.T) | set(s.extra_T)
     )
     assert set(s.fit_T) <= set(s.tc.T) | set(s.extra_T) and len(s.late_seeds) >= 3
+    assert scale != "cpu" or min(len(s.late_seeds), len(s.tc.seeds)) >= 5  # issue 14
     assert ls.function.endswith("late_point") and not mine & {
         run_key(ls.function, c) for c in ls.configs()
     }  # fmt: skip
@@ -256,6 +259,7 @@ def test_claim_adopts_sgw23_tc_store_and_reports(monkeypatch, tmp_path):
     def fake_grid(ctx, specs, **kw):
         assert (ctx.out_dir / "study.sqlite").is_file()  # adopted before the grid runs
         (ctx.out_dir / "study.sqlite").unlink()  # the toy file is no store: no curves
+        assert kw["ensemble"] == [ENSEMBLE, LATE_ENSEMBLE]  # both workers batched
         pt, late_spec = specs
         ls = load_spec(late_spec)
         late = _late(seeds=s.late_seeds).assign(key=[run_key(ls.function, c) for c in ls.configs()])
