@@ -10,9 +10,14 @@ Two engines, both used by :mod:`sgdnoise.nets.ensemble`:
   torch's global one.  On CPU each member's slice goes through the same kernels, with the
   same shapes and reduction order, as a single network's pass (checked bit for bit by
   tests/nets/test_ensemble.py), so members follow a single run's trajectory exactly.
-* :class:`VmapStack` — any other architecture without batch norm: ``torch.func.vmap`` of
-  ``functional_call``.  Rounding differs from a single run (vmap's batched convolutions
-  reduce in another order) and dropout masks are vmap's own, not the single run's.
+* :class:`VmapStack` — any other architecture (convolutional nets, with or without batch
+  norm): ``torch.func.vmap`` of ``functional_call`` over the stacked parameters and buffers.
+  Batch norm's running mean/var and ``num_batches_tracked`` are stacked buffers that each
+  member's train-mode pass updates in place (its own slice, with its own batch statistics),
+  and eval-mode passes read them — the single run's statistics, to rounding.  Rounding
+  differs from a single run (vmap's batched convolutions reduce in another order; see
+  tests/nets/test_ensemble_conv.py for how far that goes over 200 steps) and dropout masks
+  are vmap's own, not the single run's.
 """
 
 from __future__ import annotations
@@ -273,10 +278,13 @@ class VmapStack:
     def __init__(self, models: list[nn.Module]):
         from torch.func import functional_call, vmap
 
-        if any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in models[0].modules()):
-            raise ParameterError(
-                "build", "batch_norm", "ensembles of non-MLP models need models without BN"
-            )
+        for bn in models[0].modules():
+            if isinstance(bn, nn.modules.batchnorm._BatchNorm) and (
+                bn.momentum is None or not bn.track_running_stats
+            ):  # a cumulative average reads num_batches_tracked as a Python number
+                raise ParameterError(
+                    "build", "batch_norm", "ensembles need BN with momentum and running stats"
+                )
         base = copy.deepcopy(models[0]).to("meta")
 
         def one(p, b, xb):
