@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass
 
 from ..sweeps.tasks import sweepable
 from ..validation import boolean, choice, in_range, integer, positive
+from ._grid_ensemble import EnsemblePlan
 
 FUNCTION = "sgdnoise.experiments._kcl23_bn_worker:kcl23_bn_run"
 TARGET = 0.99  # KCL23 measure at the first epoch with ≥ 99% training accuracy
@@ -160,27 +161,47 @@ def kcl23_bn_run(
     ``train_seconds``; status ``diverged`` when SGD blew up.
     """
     c = _check(**locals())
-    from ..nets import make_model, train
-    from ..nets.metrics import evaluate, trainable
+    from ..nets import train
     from ._grid import set_threads
-    from ._kcl23_worker import power_check
-    from ._netdata import dataset
 
     set_threads(c["threads"])
-    d = dataset(
-        c["data"], n_train=c["n_train"], n_test=c["n_test"], pool=c["pool"],
-        data_dir=c["data_dir"], device=c["device"],
-    )  # fmt: skip
-    net = make_model(
-        "vgg", input_shape=d.input_shape, num_outputs=d.num_classes, width=c["width"],
-        depth=c["depth"], batch_norm=c["batch_norm"], seed=c["seed"], device=d.x_train.device,
-    )  # fmt: skip
+    d = _data(c)
+    net = _net(c, d)
     # the test set is evaluated once, at the measurement point, not every epoch: with 256
     # training images a per-epoch pass over 1017 test images cost more than the training
     r = train(
         net, d, lr=c["lr"], batch_size=c["batch"], epochs=c["max_epochs"],
         target_train_accuracy=c["target"], seed=c["seed"], eval_test=False,
     )  # fmt: skip
+    return _measure(net, r, d, c)
+
+
+def _data(c: dict):
+    from ._netdata import dataset
+
+    return dataset(
+        c["data"], n_train=c["n_train"], n_test=c["n_test"], pool=c["pool"],
+        data_dir=c["data_dir"], device=c["device"],
+    )  # fmt: skip
+
+
+def _net(c: dict, d):
+    from ..nets import make_model
+
+    return make_model(
+        "vgg", input_shape=d.input_shape, num_outputs=d.num_classes, width=c["width"],
+        depth=c["depth"], batch_norm=c["batch_norm"], seed=c["seed"], device=d.x_train.device,
+    )  # fmt: skip
+
+
+def _measure(net, r, d, c: dict) -> dict:
+    """The run's metrics (:func:`kcl23_bn_run`) from its trained ``net`` and its
+    :class:`~sgdnoise.nets.TrainResult` ``r``: test accuracy (eval mode), the next SGD step,
+    λ(s) along the segment, the power check when asked.  The one measurement of the per-run
+    and the batched worker."""
+    from ..nets.metrics import evaluate, trainable
+    from ._kcl23_worker import power_check
+
     if r.diverged:
         return {"status": "diverged", "reached": 0.0, "steps": float(r.steps)}
     test = evaluate(net, d.x_test, d.y_test, chunk_size=max(c["batch"], 256))  # eval mode
@@ -214,6 +235,106 @@ def kcl23_bn_run(
     if c["check_power"]:
         out["lambda_max_power"] = power_check(net, xm, ym, c)
     return out
+
+
+#: the axes in which the runs of one ensemble task may differ (BN and B change the net or
+#: the step's shape: they split tasks)
+MEMBERS = ("lr", "seed")
+
+
+def kcl23_bn_runs(configs: list[dict]) -> list[dict]:
+    """Several :func:`kcl23_bn_run` configs that differ only in :data:`MEMBERS`, trained as
+    one batched ensemble (:func:`sgdnoise.nets.ensemble.train_members`: member m as
+    ``train(lr=η_m, seed=s_m, target_train_accuracy=target)``), each measured by
+    :func:`_measure` when it stops (``on_stop``).  One result per config, what
+    :func:`kcl23_bn_run` returns for it up to rounding: the VGG is convolutional, which the
+    engine runs through ``torch.func.vmap`` (batched convolutions, BN over stacked running
+    statistics) whose reductions round differently from a single run's channels-last
+    convolutions; the difference starts at one rounding and grows at the dynamics' rate
+    (tests/experiments/test_kcl23_bn.py bounds it on the smoke protocol).  On CPU, and where
+    the engine refuses convolutional BN members, each config is its per-run worker's call
+    (:func:`_batchable`)."""
+    from ..errors import ParameterError
+
+    cs = [_check(**cfg) for cfg in configs]
+    shared = {k: v for k, v in cs[0].items() if k not in MEMBERS}
+    for cfg, c in zip(configs, cs):
+        if {k: v for k, v in c.items() if k not in MEMBERS} != shared:
+            raise ParameterError("configs", cfg, f"must differ from the first only in {MEMBERS}")
+    from ._grid import set_threads
+
+    set_threads(shared["threads"])
+    if not _batchable(shared):
+        return [kcl23_bn_run(**cfg) for cfg in configs]
+    return train_batched(cs, _data(shared))
+
+
+def train_batched(cs: list[dict], d) -> list[dict]:
+    """Members ``cs`` (checked configs sharing all but :data:`MEMBERS`) on data ``d`` as one
+    ensemble, each measured when it stops; their results, in order."""
+    from ..nets.ensemble import train_members
+
+    nets = [_net(c, d) for c in cs]
+    out: list[dict | None] = [None] * len(cs)
+
+    def on_stop(i, module, r):
+        out[i] = _measure(module, r, d, cs[i])
+
+    c0 = cs[0]
+    train_members(
+        nets, d, lrs=[c["lr"] for c in cs], seeds=[c["seed"] for c in cs],
+        batch_size=c0["batch"], epochs=c0["max_epochs"], target_train_accuracy=c0["target"],
+        eval_test=False, on_stop=on_stop,
+    )  # fmt: skip
+    return out  # type: ignore[return-value]
+
+
+def _batchable(c: dict) -> bool:
+    """Whether these VGG members train as one ensemble: on CUDA (without BN, or with BN once
+    the engine accepts convolutional BN members), not on CPU.  On CPU the ``vmap`` engine
+    was slower than one-by-one training on the cpu protocol's VGG (256 CIFAR images at
+    16×16, B = 16 and 64; 3 epochs, 2026-12-02, load average 5–8 on 2 cores): per member
+    0.35–0.68× the per-run trainer's speed with BN and 0.6–1.3× without, at 1–10 members —
+    the channels-last convolutions of a single run beat vmap's batched ones at 16–32
+    channels, so on CPU each member is its per-run call (one member per task)."""
+    from ._p19_grid import conv_bn_ensembles
+
+    if _device(c["device"]) != "cuda":
+        return False
+    return not c["batch_norm"] or conv_bn_ensembles()
+
+
+def _device(device: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def kcl23_bn_size(config: dict) -> int:
+    """Members per ensemble task (:func:`sgdnoise.nets.ensemble_size`); 1 where they
+    train one by one (:func:`_batchable`: on CPU)."""
+    from ..nets import make_model
+    from ..nets.ensemble import ensemble_size
+    from ._kcl23_worker import input_shape
+
+    c = _check(**config)
+    if not _batchable(c):
+        return 1
+    net = make_model(
+        "vgg", input_shape=input_shape(c["data"], c["pool"]), num_outputs=10,
+        width=c["width"], depth=c["depth"], batch_norm=c["batch_norm"], device="cpu",
+    )  # fmt: skip
+    return ensemble_size(net, batch_size=c["batch"], device=_device(c["device"]))
+
+
+#: the BN protocol's runs as batched ensembles (seeds, and η within a B), recorded under
+#: kcl23_bn_run's keys
+ENSEMBLE = EnsemblePlan(
+    per_run=FUNCTION,
+    batched="sgdnoise.experiments._kcl23_bn_worker:kcl23_bn_runs",
+    size="sgdnoise.experiments._kcl23_bn_worker:kcl23_bn_size",
+    members=MEMBERS,
+)
 
 
 @dataclass(frozen=True)
@@ -259,8 +380,10 @@ def run_grid(ctx, name: str, fixed: dict, product: dict, cells):
     """The claim's grid — the ``product`` axes crossed with the (lr, batch) ``cells`` (one
     zip group: a cell's η and B vary together) over ``fixed`` — through
     :func:`._grid.run_grid` into ``ctx.out_dir / study.sqlite`` (resumable; one worker
-    process per core, at most one per run).  A failed run raises (no verdict on a grid with
-    unexplained holes); a run that missed the target is ``capped``.  Returns the frame."""
+    process per core, at most one per run), the seeds of one (BN, η, B) as batched
+    ensembles (:data:`ENSEMBLE`, recorded under the per-run keys).  A failed run raises
+    (no verdict on a grid with unexplained holes); a run that missed the target is
+    ``capped``.  Returns the frame."""
     from ..sweeps.executors import default_workers
     from ._grid import run_grid as grid
 
@@ -274,5 +397,5 @@ def run_grid(ctx, name: str, fixed: dict, product: dict, cells):
             "zip": [zipped]}  # fmt: skip
     n_runs = len(cells) * math.prod(len(v) for v in product.values())
     workers = max(1, min(default_workers(), n_runs))
-    df, _ = grid(ctx, [spec], workers=workers, failed="raise", capped="capped")
+    df, _ = grid(ctx, [spec], workers=workers, failed="raise", capped="capped", ensemble=[ENSEMBLE])
     return df

@@ -81,6 +81,58 @@ def test_next_iterate_step_is_minus_lr_times_the_batch_gradient():
     assert not all(torch.equal(a, b) for a, b in zip(step, other))
 
 
+# ------------------------------------------------------------------ batched ensembles
+
+
+def _members(shared_data, bn: bool) -> list[dict]:
+    """Two seeds of the smoke protocol capped at 5 epochs (80 steps): trajectories far from
+    the 99% threshold, where a rounding-level difference could move the stop by an epoch."""
+    base = W.fixed_for(
+        "smoke", data_dir=str(shared_data), batch_norm=bn, max_epochs=5, check_power=False
+    )
+    return [W._check(**dict(base, lr=0.1, batch=16, seed=s)) for s in (0, 1)]
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("bn", [False, True])
+def test_batched_members_follow_per_run_runs_within_rounding(bn, shared_data):
+    """The engine path (the one CUDA takes) against the per-run worker.  Not bit for bit:
+    the VGG's convolutions go through ``torch.func.vmap`` (batched kernels, another
+    reduction order than the single run's channels-last ones), so the members start one
+    rounding (≈ 1e-7 relative) apart and drift at the dynamics' rate; after 80 steps the
+    measured relative differences were ≈ 1e-6 (weights) and ≈ 1e-5 (λ).  Bounds: λ's and
+    norms within 1e-3 relative, accuracies within two test images; the same stop."""
+    from sgdnoise.experiments._p19_grid import conv_bn_ensembles
+
+    cs = _members(shared_data, bn)
+    d = W._data(cs[0])
+    if bn and not conv_bn_ensembles():  # the engine refuses: it says so, by parameter
+        with pytest.raises(ParameterError, match="build"):
+            W.train_batched(cs, d)
+        return
+    for got, c in zip(W.train_batched(cs, d), cs, strict=True):
+        ref = W.kcl23_bn_run(**c)
+        assert got["epochs"] == ref["epochs"] and got["reached"] == ref["reached"]
+        for k in ("lambda_max", "lambda_segment", "lambda_next", "step_norm", "weight_norm"):
+            assert got[k] == pytest.approx(ref[k], rel=1e-3), k
+        for k in ("test_accuracy", "train_accuracy"):
+            assert abs(got[k] - ref[k]) <= 2 / c["n_test"], k
+
+
+@pytest.mark.realdata
+def test_on_cpu_each_member_is_its_per_run_call(shared_data):
+    """On CPU (where vmap's batched convolutions measured slower than single runs) the plan
+    gives tasks of one member and the batched worker returns the per-run results exactly."""
+    cs = _members(shared_data, True)
+    assert W.kcl23_bn_size(cs[0]) == 1
+    got = W.kcl23_bn_runs(cs[:1])[0]
+    ref = W.kcl23_bn_run(**cs[0])
+    got.pop("train_seconds"), ref.pop("train_seconds")
+    assert got == ref
+    with pytest.raises(ParameterError, match="configs"):
+        W.kcl23_bn_runs([cs[0], dict(cs[1], batch=32)])
+
+
 def test_worker_refuses_bad_settings():
     good = dict(W.fixed_for("smoke"), batch_norm=True, lr=0.1, batch=16, seed=0)
     W._check(**good)
