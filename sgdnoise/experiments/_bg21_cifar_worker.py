@@ -187,6 +187,8 @@ def bg21_points(configs: list[dict]) -> list[dict]:
     for other in configs[1:]:
         if {k: v for k, v in {**_defaults(), **other}.items() if k not in MEMBERS} != shared:
             raise ParameterError("configs", other, f"must differ from the first only in {MEMBERS}")
+    if len(configs) == 1:  # nothing to batch (e.g. the paper scale's ResNets, one per task)
+        return [bg21_point(**configs[0])]
     set_threads(c["threads"])
     from ..nets.ensemble import train_members
     from ..theory.conventions import lr_from_temperature

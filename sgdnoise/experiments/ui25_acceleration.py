@@ -160,11 +160,12 @@ def run_cifar(ctx, pairs):
     from ..sweeps import Store
     from ..sweeps.executors import default_workers
     from ._grid import run_grid
+    from .ui25_cifar import ENSEMBLE
 
     c = CIFAR[ctx.scale]
     sp = ac.spec(c, pairs, "" if ctx.data_dir is None else str(ctx.data_dir), ctx.device)
     workers = min(default_workers(), len(c.seeds) * (2 + 3 * len(pairs)))
-    df, _ = run_grid(ctx, [sp], workers=workers, failed="raise")
+    df, _ = run_grid(ctx, [sp], workers=workers, failed="raise", ensemble=[ENSEMBLE])
     with Store(ctx.out_dir / "study.sqlite") as st:
         cv = st.curves_frame(sweep=sp["name"])
     curves = ac.curves_by_key(cv[cv["key"].isin(df["key"])])

@@ -35,7 +35,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..errors import ParameterError
+from ._grid_ensemble import EnsemblePlan
 from ._netdata import dataset
+from ._p19_grid import conv_bn_ensembles
 from .criteria import Criterion, evaluate
 from .registry import ClaimResult, claim
 
@@ -104,56 +107,166 @@ def make_schedule(name, eta0, b0, delta, gamma, eta_cap, warmup, stage):
     return S.scheduler_iv(eta0, gamma, warmup, "cosine", b0, delta, stage)
 
 
+def _setup(c: dict):
+    """The data, the scheduler and its expanded per-step plan of config ``c``."""
+    from ..validation import choice
+    from ._grid import set_threads
+
+    choice("scheduler", c["scheduler"], SCHEDULERS + EXTRA_SCHEDULERS)
+    set_threads(c["threads"])
+    d = dataset(
+        "cifar10", n_train=c["n_train"], n_test=c["n_test"], pool=c["pool"],
+        data_dir=c["data_dir"], device=c["device"],
+    )  # fmt: skip
+    sch = make_schedule(c["scheduler"], c["eta0"], c["b0"], c["delta"], c["gamma"],
+                        c["eta_cap"], c["warmup"], c["stage"])  # fmt: skip
+    return d, sch, sch.expand(d.n_train, c["epochs"])
+
+
+def _net(c: dict, d, seed: int):
+    from ..nets import make_model
+
+    return make_model(
+        c["arch"], input_shape=d.input_shape, num_outputs=d.num_classes, width=c["width"],
+        batch_norm=True, seed=seed, device=d.x_train.device,
+    )  # fmt: skip
+
+
+class _Norms:
+    """One run's full-gradient norms: before training, then after every epoch (the training
+    callback), with the step and epoch of each; batch norm in train mode in chunks of the
+    batch size of the step that ended the epoch (the schedule's b_e)."""
+
+    def __init__(self, net, d, plan):
+        from ..nets import full_gradient_norm
+
+        self.d, self.plan, self.fgn = d, plan, full_gradient_norm
+        x, y = d.x_train, d.y_train
+        self.norms = [full_gradient_norm(net, x, y, chunk_size=int(plan.batch_size[0]))]
+        self.steps, self.epochs = [0], [0]
+
+    def __call__(self, model, rec) -> None:
+        b = int(self.plan.batch_size[rec["step"] - 1])
+        self.norms.append(self.fgn(model, self.d.x_train, self.d.y_train, chunk_size=b))
+        self.steps.append(rec["step"])
+        self.epochs.append(rec["epoch"])
+
+    def result(self, r) -> dict:
+        """The run's result from its :class:`~sgdnoise.nets.trainer.TrainResult`."""
+        if r.diverged:
+            return {"status": "diverged", "steps": float(r.steps)}
+        ep = np.asarray(self.epochs, float)
+        g = np.asarray(self.norms, float)
+        return {
+            "grad_norm_initial": float(g[0]),
+            "grad_norm_min": float(g.min()),
+            "test_accuracy": float(r.final["test_accuracy"]),
+            "train_accuracy": float(r.final["train_accuracy"]),
+            "steps": float(r.steps),
+            "steps_planned": float(self.plan.n_steps),
+            "train_seconds": float(r.seconds),
+            "curves": {
+                "grad_norm_epoch": {"x": ep.tolist(), "y": g.tolist()},
+                "grad_norm_step": {"x": [float(s) for s in self.steps], "y": g.tolist()},
+                # epoch sampling: every epoch processes each example once
+                "grad_norm_samples": {"x": (ep * self.d.n_train).tolist(), "y": g.tolist()},
+            },
+        }
+
+
 def ui25_cifar_run(
     *, scheduler, n_train, n_test, pool, arch, width, epochs, stage, eta0, b0, delta, gamma,
     eta_cap, warmup, seed, data_dir="", threads=1, device="cpu",
 ) -> dict:  # fmt: skip
     """One scheduler, one seed: plain SGD for ``epochs`` epochs; the full-gradient norm
     before training and after every epoch (curves against epoch, step and samples)."""
-    from ..nets import full_gradient_norm, make_model, train
-    from ..validation import choice
-    from ._grid import set_threads
+    c = dict(locals())
+    from ..nets import train
 
-    choice("scheduler", scheduler, SCHEDULERS + EXTRA_SCHEDULERS)
-    set_threads(threads)
-    d = dataset(
-        "cifar10", n_train=n_train, n_test=n_test, pool=pool, data_dir=data_dir, device=device
-    )
-    sch = make_schedule(scheduler, eta0, b0, delta, gamma, eta_cap, warmup, stage)
-    plan = sch.expand(d.n_train, epochs)
-    net = make_model(
-        arch, input_shape=d.input_shape, num_outputs=d.num_classes, width=width,
-        batch_norm=True, seed=seed, device=d.x_train.device,
+    d, sch, plan = _setup(c)
+    net = _net(c, d, seed)
+    norms = _Norms(net, d, plan)
+    r = train(net, d, schedule=sch, epochs=epochs, seed=seed, callback=norms)
+    return norms.result(r)
+
+
+#: what the runs of one ensemble task may differ in: the seed (one scheduler, one (δ, γ))
+MEMBERS = ("seed",)
+
+
+def _defaults() -> dict:
+    """:func:`ui25_cifar_run`'s default arguments (a config may leave them out)."""
+    import inspect
+
+    sig = inspect.signature(ui25_cifar_run).parameters.values()
+    return {p.name: p.default for p in sig if p.default is not inspect.Parameter.empty}
+
+
+def ui25_cifar_runs(configs: list[dict]) -> list[dict]:
+    """The seeds of one scheduler trained as one batched ensemble
+    (:func:`sgdnoise.nets.ensemble.train_members` with the scheduler as the members' shared
+    ``schedule``: every member takes the same η_k and B_k, member m its own init and
+    batches from ``seed_m``); one result per config, each what :func:`ui25_cifar_run`
+    returns for it.  The full-gradient norm is measured per member through the engine's
+    ``callback`` after every epoch, as :func:`ui25_cifar_run` measures it through
+    ``train``'s; ``train_seconds`` is the ensemble's wall time to that member's end.
+
+    The members are batch-norm ResNets: the engine's ``vmap`` path runs other convolution
+    kernels than ``train`` (which also moves conv nets to channels-last), so a member
+    follows its single run to rounding level, not bit for bit (tests/experiments/
+    test_cifar_ensembles.py bounds the difference).  One config, or an engine that refuses
+    batch-norm conv members (:func:`._p19_grid.conv_bn_ensembles`): the single runs."""
+    c = {**_defaults(), **configs[0]}
+    shared = {k: v for k, v in c.items() if k not in MEMBERS}
+    for other in configs[1:]:
+        if {k: v for k, v in {**_defaults(), **other}.items() if k not in MEMBERS} != shared:
+            raise ParameterError("configs", other, f"must differ from the first only in {MEMBERS}")
+    if len(configs) == 1 or not conv_bn_ensembles():
+        # one member, or an engine without batch-norm conv members: the single runs
+        return [ui25_cifar_run(**cfg) for cfg in configs]
+    from ..nets.ensemble import train_members
+
+    d, sch, plan = _setup(c)
+    seeds = [int(cfg["seed"]) for cfg in configs]
+    nets = [_net(c, d, s) for s in seeds]
+    norms = [_Norms(net, d, plan) for net in nets]
+    # the result reads the accuracies at the end only: the train set is evaluated there, the
+    # (smaller) test set after every epoch — the evaluation after which the callback runs
+    results = train_members(
+        nets, d, schedule=sch, epochs=c["epochs"], seeds=seeds, train_eval_epochs=(),
+        callback=lambda i, module, rec: norms[i](module, rec),
     )  # fmt: skip
-    x, y = d.x_train, d.y_train
-    norms = [full_gradient_norm(net, x, y, chunk_size=int(plan.batch_size[0]))]
-    steps, epochs_seen = [0], [0]
+    return [n.result(r) for n, r in zip(norms, results, strict=True)]
 
-    def measure(model, rec):
-        norms.append(full_gradient_norm(model, x, y, chunk_size=int(rec["batch_size"])))
-        steps.append(rec["step"])
-        epochs_seen.append(rec["epoch"])
 
-    r = train(net, d, schedule=sch, epochs=epochs, seed=seed, callback=measure)
-    if r.diverged:
-        return {"status": "diverged", "steps": float(r.steps)}
-    ep = np.asarray(epochs_seen, float)
-    g = np.asarray(norms, float)
-    return {
-        "grad_norm_initial": float(g[0]),
-        "grad_norm_min": float(g.min()),
-        "test_accuracy": float(r.final["test_accuracy"]),
-        "train_accuracy": float(r.final["train_accuracy"]),
-        "steps": float(r.steps),
-        "steps_planned": float(plan.n_steps),
-        "train_seconds": float(r.seconds),
-        "curves": {
-            "grad_norm_epoch": {"x": ep.tolist(), "y": g.tolist()},
-            "grad_norm_step": {"x": [float(s) for s in steps], "y": g.tolist()},
-            # epoch sampling: every epoch processes each example once
-            "grad_norm_samples": {"x": (ep * d.n_train).tolist(), "y": g.tolist()},
-        },
-    }
+def ui25_size(config: dict) -> int:
+    """Members per ensemble task (:func:`sgdnoise.nets.ensemble.ensemble_size` for this
+    config's ResNet at its first batch size; 1 where the engine trains no batch-norm conv
+    members)."""
+    import torch
+
+    from ..nets import make_model
+    from ..nets.ensemble import ensemble_size
+
+    if not conv_bn_ensembles():
+        return 1
+    c = {**_defaults(), **config}
+    side = -(-32 // c["pool"])
+    net = make_model(c["arch"], input_shape=(3, side, side), num_outputs=10, width=c["width"],
+                     batch_norm=True, device="cpu")  # fmt: skip
+    dev = c["device"]
+    dev = ("cuda" if torch.cuda.is_available() else "cpu") if dev == "auto" else dev
+    return ensemble_size(net, batch_size=int(c["b0"]), device=dev)
+
+
+#: the seeds of each scheduler as one batched ensemble, recorded under ui25_cifar_run's keys
+#: (ui25-cifar and ui25-acceleration's CIFAR-10 part)
+ENSEMBLE = EnsemblePlan(
+    per_run=FUNCTION,
+    batched="sgdnoise.experiments.ui25_cifar:ui25_cifar_runs",
+    size="sgdnoise.experiments.ui25_cifar:ui25_size",
+    members=MEMBERS,
+)
 
 
 # -- criteria ----------------------------------------------------------------------------
@@ -275,7 +388,7 @@ def run(ctx):
         "product": {"scheduler": list(SCHEDULERS), "seed": list(s.seeds)},
     }
     workers = min(default_workers(), len(SCHEDULERS) * len(s.seeds))
-    df, _ = run_grid(ctx, [spec], workers=workers, failed="raise")
+    df, _ = run_grid(ctx, [spec], workers=workers, failed="raise", ensemble=[ENSEMBLE])
     with Store(ctx.out_dir / "study.sqlite") as st:
         cv = st.curves_frame(sweep="ui25-cifar")
     cv = cv[cv["key"].isin(df["key"])]
