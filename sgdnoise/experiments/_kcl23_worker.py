@@ -245,9 +245,9 @@ def kcl23_size(config: dict) -> int:
     """Members per ensemble task (:func:`sgdnoise.nets.ensemble_size`, cache-budgeted on
     CPU): 1 where the members would train one by one (:func:`_batchable`).  On the cpu
     protocol's MLP (width 512 on 32×32×3 CIFAR images, 1.84 M weights) it is 1 — measured
-    (2026-12-02, idle core, 3 epochs): 2 and 4 members took 0.98–1.02× and 1.02–1.6× the
-    time per member of 1 at B = 32, 128, 500, 8 members up to 1.5× — the weights do not stay
-    in cache, so the step is memory-bound whatever the ensemble."""
+    (2026-12-02, idle core, 3 epochs): 2 and 4 members took 0.94–1.6× the time per member
+    of 1 at B = 32, 128, 500, and 8 members 1.5–1.6× — the weights do not stay in cache, so
+    the step is memory-bound whatever the ensemble."""
     import torch
 
     from ..nets import make_model
