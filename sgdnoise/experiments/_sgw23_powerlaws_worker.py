@@ -155,8 +155,8 @@ def _late_metrics(out: dict, w: _Watcher, loss_level: float) -> dict:
 
 
 def late_points(configs: list[dict]) -> list[dict]:
-    """Several :func:`late_point` runs that differ only in seed and T, trained as batched
-    ensembles (:func:`._sgw23_runs._members`, each run watched by its own :class:`_Watcher`
+    """Several :func:`late_point` runs that differ only in seed, trained as one batched
+    ensemble (:func:`._sgw23_runs._members`, each run watched by its own :class:`_Watcher`
     through the engine's per-member callback); one result per config, each what
     :func:`late_point` returns for it (bit for bit for the MLP on CPU)."""
     cs = [check_late(**cfg) for cfg in configs]
@@ -178,7 +178,7 @@ def late_points(configs: list[dict]) -> list[dict]:
 late_point.validate_config = check_late
 late_point.sweep_name = LATE_NAME
 
-#: the late-training runs as batched ensembles over seed and T, under late_point's keys
+#: the late-training runs as batched ensembles over seeds, under late_point's keys
 ENSEMBLE = EnsemblePlan(
     per_run=LATE_PATH,
     batched="sgdnoise.experiments._sgw23_powerlaws_worker:late_points",

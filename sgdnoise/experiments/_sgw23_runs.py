@@ -281,22 +281,24 @@ def _run(c: dict, observer=None) -> dict:
     return _metrics(c, model, res, data, lr, every, h)
 
 
-#: the axes in which the runs of one batched task may differ (every other setting, α and
-#: the loss included, is shared by the members of :func:`sgdnoise.nets.ensemble.train_members`)
-MEMBERS = ("seed", "T")
+#: the axis in which the runs of one batched task differ (every other setting is shared by
+#: the members of :func:`sgdnoise.nets.ensemble.train_members`: α and the loss, η and so
+#: the step cap ceil(max_time/η), which the engine shares).  Not T: runs at one (α, T) stop
+#: at similar steps, runs across T do not — measured on sgw23-phase's cpu MNIST grid
+#: (2026-12-02, tasks of 12 over 3 seeds × 4 T): at α = 100 members stopped after 2,688 to
+#: 20,000 steps, so the longest trained alone through most of the task's 780 s.
+MEMBERS = ("seed",)
 
 
 def _members(cs: list[dict], observer=None) -> list[dict]:
-    """Train the checked runs ``cs`` (equal outside :data:`MEMBERS`) as batched ensembles
+    """Train the checked runs ``cs`` (equal outside :data:`MEMBERS`) as one batched ensemble
     and return each run's metrics, what :func:`_run` returns for it.
 
     Member m is trained by :func:`sgdnoise.nets.ensemble.train_members` exactly as ``train``
-    trains it in :func:`_run` (same init, η_m, fresh batches from seed_m, evaluations every
-    ``eval_every`` steps, stop when fitted).  The engine shares one step cap among its
-    members, so the runs are trained in one ensemble per distinct cap ``min(max_steps,
-    ceil(max_time/η))``: members at different T keep their own cap exactly (where max_time
-    binds at no T of the grid, as in the cpu and paper grids, a task is one ensemble).
-    ``observer`` as in :func:`_run`: its callback sees member m's module and records."""
+    trains it in :func:`_run` (same init, η, cap, fresh batches from seed_m, evaluations
+    every ``eval_every`` steps, stop when fitted).  ``observer`` as in :func:`_run`: its
+    callback sees member m's module and records.  A task of one run is trained by ``train``
+    itself (an ensemble of one only adds the engine's overhead)."""
     from ..errors import ParameterError
     from ..nets.ensemble import train_members
     from ._grid import set_threads
@@ -304,50 +306,40 @@ def _members(cs: list[dict], observer=None) -> list[dict]:
     shared = {k: v for k, v in cs[0].items() if k not in MEMBERS}
     for c in cs[1:]:
         if {k: v for k, v in c.items() if k not in MEMBERS} != shared:
-            raise ParameterError("configs", c, "must differ from the first only in seed, T")
+            raise ParameterError("configs", c, "must differ from the first only in seed")
     set_threads(shared["threads"])
     data = _data(cs[0])
     models = [_model(c, data) for c in cs]
-    plans = [_steps(c, m) for c, m in zip(cs, models, strict=True)]
+    lr, every, cap, h = _steps(cs[0], models[0])
     watch = [None if observer is None else observer(m, data) for m in models]
-    by_cap: dict[int, list[int]] = {}
-    for j, (_, _, cap, _) in enumerate(plans):
-        by_cap.setdefault(cap, []).append(j)
-    out: list[dict | None] = [None] * len(cs)
-    for cap, rows in by_cap.items():
-        if len(rows) == 1:  # an ensemble of one only adds the engine's overhead
-            j = rows[0]
-            res = _train(cs[j], models[j], data, *plans[j][:3], watch[j])
-            out[j] = _metrics(cs[j], models[j], res, data, plans[j][0], plans[j][1], plans[j][3])
-            continue
+    if len(cs) == 1:
+        res = [_train(cs[0], models[0], data, lr, every, cap, watch[0])]
+    else:
 
-        def callback(i, module, rec, rows=rows):
-            watch[rows[i]](module, rec)  # a watcher only reads: it never stops a member
+        def callback(i, module, rec):
+            watch[i](module, rec)  # a watcher only reads: it never stops a member
 
-        results = train_members(
-            [models[j] for j in rows],
+        res = train_members(
+            models,
             data,
-            lrs=[plans[j][0] for j in rows],
-            seeds=[cs[j]["seed"] for j in rows],
+            lrs=lr,
+            seeds=[c["seed"] for c in cs],
             batch_size=shared["batch_size"],
             max_steps=cap,
             loss="hinge",
             alpha=shared["alpha"],
             sampling="fresh",
             stop_when_fitted=True,
-            eval_every=plans[rows[0]][1],
+            eval_every=every,
             eval_test=False,
             callback=None if observer is None else callback,
         )
-        for j, res in zip(rows, results, strict=True):
-            lr, every, _, h = plans[j]
-            out[j] = _metrics(cs[j], models[j], res, data, lr, every, h)
-    return out  # type: ignore[return-value]
+    return [_metrics(c, m, r, data, lr, every, h) for c, m, r in zip(cs, models, res, strict=True)]
 
 
 def train_points(configs: list[dict]) -> list[dict]:
-    """Several :func:`train_point` runs that differ only in seed and T, trained as batched
-    ensembles (:func:`_members`); one result per config, each what :func:`train_point`
+    """Several :func:`train_point` runs that differ only in seed, trained as one batched
+    ensemble (:func:`_members`); one result per config, each what :func:`train_point`
     returns for it — bit for bit for the MLP on CPU, to rounding for the CNN (the ``vmap``
     engine; see :mod:`sgdnoise.nets.ensemble`)."""
     return _members([check_point(**c) for c in configs])
@@ -380,7 +372,7 @@ def sgw23_size(config: dict) -> int:
 
 train_point.validate_config = check_point
 
-#: the SGW23 (α, T[, P]) grids' runs as batched ensembles over seed and T, recorded under
+#: the SGW23 (α, T[, P]) grids' runs as batched ensembles over seeds, recorded under
 #: :func:`train_point`'s keys (sgw23-phase, sgw23-opposite, sgw23-tc and sgw23-powerlaws
 #: adopt each other's stores by those keys)
 ENSEMBLE = EnsemblePlan(

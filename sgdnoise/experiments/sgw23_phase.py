@@ -91,7 +91,7 @@ PHASE = {
     # leaves out T = 1e-2 (at α = 0.01 it ran to the cap, 200 s a run) and needs a 32,000-step
     # cap (lazy runs at T = 3e-4 fitted after 22,784-31,360 steps).  Measured before this
     # criteria layer, per run: the whole grid with 3 CIFAR seeds in 23.4 min on 2 idle cores
-    # (MNIST 9.8, CIFAR 13.4).  The MNIST runs train as batched ensembles over seed and T
+    # (MNIST 9.8, CIFAR 13.4).  The MNIST runs train as batched ensembles over seeds
     # (_sgw23_runs.ENSEMBLE); the CNN's do not (vmap measured slower than its runs, see
     # _sgw23_runs.BATCHED_ARCHS), so CIFAR's 5 seeds (was 3: U, T_opt and opposite at effect
     # 0.01 undecided by design, seed spread ≈ 0.01) cost 5/3 of its 13.4 min.
