@@ -9,9 +9,10 @@ active member m takes
 
 on its own batch stream (``BatchSampler(n, sampling, seed_m)``), exactly the update of
 :func:`sgdnoise.nets.train` with ``seed=seed_m, lr=η_m``.  The forward pass is batched
-(:mod:`.ensemble_forward`: ``baddbmm`` layer stacks for MLPs, ``vmap`` otherwise — conv
-nets with batch norm included, running statistics stacked per member); the backward pass is ordinary autograd on Σ_m L_m (member m's loss depends only on its own
-slice, so the gradient of the sum is every member's own gradient).
+(:mod:`.ensemble_forward`: ``baddbmm`` layer stacks for MLPs; other nets member by member
+on CPU, through ``vmap`` elsewhere — batch norm included, running statistics stacked per
+member); the backward pass is ordinary autograd on Σ_m L_m (member m's loss depends only on
+its own slice, so the gradient of the sum is every member's own gradient).
 
 *Exactness.*  On CPU, for layer stacks (the MLP, with batch norm and dropout), each
 member's slice goes through the same kernels, shapes and reduction order as a single run
@@ -19,13 +20,17 @@ member's slice goes through the same kernels, shapes and reduction order as a si
 ``[B, C]``; each member's dropout mask is drawn from a generator seeded like the single
 run's global one; the update ``w − η·g`` is two IEEE operations in both), so members follow
 a single run's trajectory *bit for bit* — tests/nets/test_ensemble.py checks 0 difference
-over 300 steps in float32.  Where kernels split reductions differently (several threads,
-CUDA, the ``vmap`` engine for convolutional nets) the difference starts at one rounding
-(≈ 1e-7 relative in float32) and grows at the dynamics' own rate, as the difference between
-two single runs whose weights differ by one ulp does: for BN ConvNets over 200 steps
-(tests/nets/test_ensemble_conv.py) ≤ 2e-15 in float64, and in float32 2e-7 for most members
-but 1e-3 for some, where a ReLU or max-pool choice flips — as far as ``train`` moves when
-only its memory layout changes (channels_last vs contiguous).
+over 300 steps in float32.  Convolutional nets on CPU run member by member through a single
+run's kernels in ``train``'s channels_last layout (SAM norms and weight changes reduced in
+that layout's order): bit for bit too, with batch norm, dropout and SAM, records included
+(tests/nets/test_ensemble_conv.py).  Where kernels split reductions differently (several
+threads, CUDA, the ``vmap`` engine for convolutional nets off the CPU) the difference
+starts at one rounding (≈ 1e-7 relative in float32) and grows at the dynamics' own rate,
+as the difference between two single runs whose weights differ by one ulp does: for BN
+ConvNets through ``vmap`` over 200 steps (tests/nets/test_ensemble_conv.py) ≤ 2e-15 in
+float64, and in float32 2e-7 for most members but 1e-3 for some, where a ReLU or max-pool
+choice flips — as far as ``train`` moves when only its memory layout changes (channels_last
+vs contiguous).
 
 *``train``'s protocol per member.*  A ``callback(m, module, record)`` runs where ``train``
 runs ``callback(module, record)`` — after each evaluation, module holding member m's
@@ -44,6 +49,7 @@ the stop, as ``train`` leaves them.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -54,10 +60,19 @@ from torch import nn
 from ..errors import ParameterError
 from ..validation import choice, integer, nonnegative, positive
 from .datasets import Dataset
-from .ensemble_forward import LayerStack, VmapStack, _Generators, layer_list
+from .ensemble_forward import (
+    LayerStack,
+    LoopStack,
+    VmapStack,
+    _Generators,
+    _layout,
+    layer_list,
+    member_rows,
+)
 from .losses import make_loss, margins, predictions
 from .metrics import weight_change
 from .models import CenteredOutput
+from .parameterization import ScaledConv2d
 from .sampling import SAMPLINGS, BatchSampler
 from .trainer import TrainResult, _plan, check_run_length
 
@@ -70,6 +85,18 @@ from .trainer import TrainResult, _plan, check_run_length
 CPU_CACHE_BUDGET = 32 * 2**20
 #: the largest ensemble: past it per-step overhead is already amortized
 MAX_MEMBERS = 64
+#: members per CPU task of a net that is not an MLP layer stack (convolutional nets).  On CPU
+#: ``vmap``'s batched (grouped) convolutions lose to a single run's channels-last ones at the
+#: claims' cpu-scale sizes — 4 members, 20 steps, sequential ``train`` time over the vmap
+#: ensemble's (2 cores, load average 6–7, 2026-12-02): BN ResNet-small k = 1 / 4 on 8×8,
+#: B = 32: 0.97 / 1.20; k = 2 on 16×16, B = 16 / 64: 0.76 / 0.59; BN VGG (2 blocks) on
+#: 16×16, B = 16 / 64: 0.72 / 0.54; ConvNet on 32×32, B = 128 (no BN) / 32 (BN): 0.40 /
+#: 0.42; one member 0.46–0.55 — so such members run one after another through a single
+#: run's kernels (:class:`~.ensemble_forward.LoopStack`, exact).  That loop, 40 steps (load
+#: 7–8): 1.02–1.08 at 4 members (ResNet-small k = 1 / k = 2 on 16×16 B = 64, VGG B = 16),
+#: 0.82–0.89 at one (the ensemble's per-step bookkeeping, shared by the members) — 4 members
+#: amortize it and leave a sweep's tasks many enough to spread over its workers.
+CPU_LOOP_MEMBERS = 4
 
 
 def _per(name: str, v, m: int, check) -> list[float]:
@@ -79,25 +106,64 @@ def _per(name: str, v, m: int, check) -> list[float]:
     return [check(name, x) for x in vals]
 
 
+def _activations(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Values every leaf module outputs for one input of ``input_shape`` (what autograd
+    keeps for the backward pass, about): counted by forward hooks on a meta-device copy (no
+    memory, no arithmetic)."""
+    meta = copy.deepcopy(model).to("meta")
+    total = 0
+
+    def count(_mod, _inp, out):
+        nonlocal total
+        total += out.numel() if isinstance(out, torch.Tensor) else 0
+
+    hooks = [m.register_forward_hook(count) for m in meta.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            meta(torch.empty(1, *input_shape, device="meta"))
+    finally:
+        for h in hooks:
+            h.remove()
+    return total
+
+
 def ensemble_size(
-    model: nn.Module, *, batch_size: int, device: str | torch.device = "cpu", eval_chunk=0
+    model: nn.Module,
+    *,
+    batch_size: int,
+    device: str | torch.device = "cpu",
+    eval_chunk=0,
+    input_shape: tuple[int, ...] | None = None,
 ) -> int:
     """How many members of ``model``'s architecture to train at once on ``device``.
 
-    CPU: as many as keep the members' weights, gradients, initial copies and activations of
-    one training batch (and of an evaluation chunk of ``eval_chunk`` points, when
-    evaluations are frequent enough to matter; the P19 runs evaluate 4 times in 320 steps)
-    within :data:`CPU_CACHE_BUDGET` — small models gain by amortizing per-call overhead over
-    many members, large ones are memory-bound once their weights leave the cache (at width
-    512, 1.4 MB of weights per member, this gives 5).  CUDA: a quarter of the free memory,
-    by the same count.  At least 1, at most :data:`MAX_MEMBERS`."""
+    CPU, MLP layer stacks: as many as keep the members' weights, gradients, initial copies
+    and activations of one training batch (and of an evaluation chunk of ``eval_chunk``
+    points, when evaluations are frequent enough to matter; the P19 runs evaluate 4 times in
+    320 steps) within :data:`CPU_CACHE_BUDGET` — small models gain by amortizing per-call
+    overhead over many members, large ones are memory-bound once their weights leave the
+    cache (at width 512, 1.4 MB of weights per member, this gives 5).  CPU, any other net
+    (convolutional): :data:`CPU_LOOP_MEMBERS` — its members run one after another through a
+    single run's kernels (``vmap`` does not pay on CPU; the measurements are there).  CUDA:
+    a quarter of the free memory, by the same count, a conv net's activations counted per
+    leaf module for one input of ``input_shape`` (default: (C, 32, 32), CIFAR's images — an
+    upper bound for the claims' pooled ones; the count by ``out_features`` alone missed the
+    C×H×W maps, 50–600× too few).  At least 1, at most :data:`MAX_MEMBERS`."""
     batch_size = integer("batch_size", batch_size, minimum=1)
     dev = torch.device(device)
+    stack = layer_list(model.model if isinstance(model, CenteredOutput) else model) is not None
+    if dev.type == "cpu" and not stack:
+        return CPU_LOOP_MEMBERS
     n_params = sum(p.numel() for p in model.parameters())
-    widths = [m.out_features for m in model.modules() if hasattr(m, "out_features")]
-    acts = sum(widths) if widths else n_params**0.5
+    if stack:  # linear → (BN) → activation: three values per unit of width kept
+        acts = 3 * sum(m.out_features for m in model.modules() if hasattr(m, "out_features"))
+    else:
+        if input_shape is None:
+            w = next(p for p in model.parameters() if p.ndim == 4)  # the first convolution
+            input_shape = (w.shape[1], 32, 32)
+        acts = _activations(model, tuple(input_shape))
     item = next(model.parameters()).element_size()
-    per_member = item * (4 * n_params + 3 * acts * (batch_size + eval_chunk))
+    per_member = item * (4 * n_params + acts * (batch_size + eval_chunk))
     if dev.type == "cuda":
         free, _ = torch.cuda.mem_get_info(dev)
         budget = free / 4
@@ -147,10 +213,16 @@ def _stack(models, named):
     return {n: torch.stack([dict(named(m))[n].detach() for m in models]).clone() for n in names}
 
 
-def _engine(models):
+def _engine(models, x: torch.Tensor):
+    """The forward engine: the exact layer stack for MLPs; for other nets member by member
+    on CPU (a single run's kernels: vmap does not pay there, :data:`CPU_LOOP_MEMBERS`) and
+    ``vmap`` elsewhere.  Conv nets on images run in channels_last, as ``train``'s default."""
     layers = layer_list(models[0])
     if layers is not None and all(layer_list(m) is not None for m in models):
         return LayerStack(models, layers)
+    if x.device.type == "cpu":
+        convolves = any(isinstance(m, ScaledConv2d) for m in models[0].modules())
+        return LoopStack(models, channels_last=x.ndim == 4 and convolves)
     return VmapStack(models)
 
 
@@ -244,17 +316,21 @@ def train_members(
     if any(centered) and not all(centered):
         raise ParameterError("models", "mixed", "all members centred (CenteredOutput) or none")
     nets = [m.model for m in models] if centered[0] else list(models)
+    engine = _engine(nets, x)
+    if engine.channels_last:  # the members take train's layout, as train moves its model
+        for m in models:
+            m.to(memory_format=torch.channels_last)
     f0_train = f0_test = None
     if centered[0]:
         if not all(m.pointwise for m in models):
             raise ParameterError(
                 "models", "CenteredOutput", "centred members without batch norm or dropout"
             )
-        f0_train = torch.stack([m.initial_outputs(x) for m in models])
+        xf = _layout(x, engine.channels_last)  # train's f(w0, x) on its own copy of x
+        f0_train = torch.stack([m.initial_outputs(xf) for m in models])
         if eval_test and len(data.x_test):
             f0_test = torch.stack([m.initial_outputs(data.x_test) for m in models])
     prefix = "model." if centered[0] else ""  # the members' own parameter names
-    engine = _engine(nets)
     params = _stack(nets, lambda m: list(m.named_parameters()))
     buffers = _stack(nets, lambda m: list(m.named_buffers()))
     for p in params.values():
@@ -282,6 +358,9 @@ def train_members(
 
     rates = rate_views(x.dtype)
     rho_t = torch.tensor([rhos[i] for i in alive], dtype=x.dtype, device=device)
+
+    def flat_rows(t):  # per-member rows in a single run's memory order (its reductions' rounding)
+        return member_rows(t, engine.channels_last)
 
     def write_back(j: int, i: int) -> None:
         with torch.no_grad():
@@ -315,7 +394,7 @@ def train_members(
         if diverged:
             final["train_loss"] = last_loss
         if not diverged:  # the module holds the final weights: train's own measurement
-            start = {prefix + k: v[j] for k, v in w0.items()}
+            start = {prefix + k: _layout(v[j], engine.channels_last) for k, v in w0.items()}
             final["weight_change_per_layer"] = weight_change(models[i], start)["per_layer"]
         else:
             final["weight_change_per_layer"] = {}
@@ -361,8 +440,7 @@ def train_members(
 
     def sam(xb, yb, b, f0b, grads):
         """The SAM gradient of each member with ρ_m > 0 (sgdnoise.nets.sam, per member)."""
-        ma = len(alive)
-        norms = torch.stack([torch.linalg.vector_norm(g.reshape(ma, -1), dim=1) for g in grads], 1)
+        norms = torch.stack([torch.linalg.vector_norm(flat_rows(g), dim=1) for g in grads], 1)
         norm = torch.linalg.vector_norm(norms, dim=1)
         active = (rho_t > 0) & torch.isfinite(norm) & (norm != 0)
         if not bool(active.any()):
@@ -415,8 +493,8 @@ def train_members(
 
     @torch.no_grad()
     def weight_changes():
-        num = sum(((p.detach() - w0[k]) ** 2).flatten(1).sum(1).double() for k, p in params.items())
-        den = sum((w0[k] ** 2).flatten(1).sum(1).double() for k in params)
+        num = sum(flat_rows((p.detach() - w0[k]) ** 2).sum(1).double() for k, p in params.items())
+        den = sum(flat_rows(w0[k] ** 2).sum(1).double() for k in params)
         return [_rel(a, b) for a, b in zip(num.tolist(), den.tolist())]
 
     @torch.no_grad()

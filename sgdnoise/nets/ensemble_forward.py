@@ -1,6 +1,6 @@
 """The forward pass of M networks of one architecture on stacked parameters ``[M, ...]``.
 
-Two engines, both used by :mod:`sgdnoise.nets.ensemble`:
+Three engines, used by :mod:`sgdnoise.nets.ensemble`:
 
 * :class:`LayerStack` — layer stacks (the MLP of :mod:`.models`: flatten, scaled linear,
   batch norm, activation, dropout) compiled to batched kernels: ``baddbmm`` for the linear
@@ -10,14 +10,22 @@ Two engines, both used by :mod:`sgdnoise.nets.ensemble`:
   torch's global one.  On CPU each member's slice goes through the same kernels, with the
   same shapes and reduction order, as a single network's pass (checked bit for bit by
   tests/nets/test_ensemble.py), so members follow a single run's trajectory exactly.
-* :class:`VmapStack` — any other architecture (convolutional nets, with or without batch
-  norm): ``torch.func.vmap`` of ``functional_call`` over the stacked parameters and buffers.
+* :class:`LoopStack` — any other architecture on CPU (convolutional nets): member by member
+  through a single run's kernels, in ``train``'s layout (channels_last) and with each
+  member's random streams as the global ones around its pass, so members follow ``train``
+  bit for bit with batch norm, dropout (a single run's masks) and SAM; no batching gain
+  (on CPU ``vmap`` loses to a single run's convolutions, see
+  :data:`sgdnoise.nets.ensemble.CPU_LOOP_MEMBERS`).
+* :class:`VmapStack` — any other architecture off the CPU (convolutional nets, with or
+  without batch norm): ``torch.func.vmap`` of ``functional_call`` over the stacked
+  parameters and buffers.
   Batch norm's running mean/var and ``num_batches_tracked`` are stacked buffers that each
   member's train-mode pass updates in place (its own slice, with its own batch statistics),
   and eval-mode passes read them — the single run's statistics, to rounding.  Rounding
   differs from a single run (vmap's batched convolutions reduce in another order; see
   tests/nets/test_ensemble_conv.py for how far that goes over 200 steps) and dropout masks
-  are vmap's own, not the single run's.
+  are vmap's own (``randomness="different"``: drawn from torch's global generator for the
+  whole stack at once), not the single run's, so they do not follow a member's seed.
 """
 
 from __future__ import annotations
@@ -174,6 +182,7 @@ class LayerStack:
     """Batched forward of a layer stack; ``params``/``buffers`` are dicts of ``[M, ...]``."""
 
     exact = True
+    channels_last = False
 
     def __init__(self, models: list[nn.Module], layers: list[tuple[str, nn.Module]]):
         self.ops = []
@@ -274,6 +283,7 @@ class VmapStack:
     """``vmap(functional_call)`` forward for architectures that are not layer stacks."""
 
     exact = False
+    channels_last = False
 
     def __init__(self, models: list[nn.Module]):
         from torch.func import functional_call, vmap
@@ -304,3 +314,68 @@ class VmapStack:
     def __call__(self, params, buffers, x, *, training: bool, gens=None, shared=False):
         self._base.train(training)
         return (self._shared if shared else self._train)(params, buffers, x)
+
+
+def member_rows(t: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """``[M, ...]`` stack → ``[M, n]``, each row in a single run's memory order (a 4-D
+    channels_last tensor is laid out O, kh, kw, I): a reduction over a row then rounds as a
+    single run's reduction over its tensor."""
+    if channels_last and t.ndim == 5:
+        t = t.permute(0, 1, 3, 4, 2)
+    return t.reshape(t.shape[0], -1)
+
+
+def _layout(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last) if channels_last and t.ndim == 4 else t
+
+
+class LoopStack:
+    """Member by member: ``functional_call`` of the architecture on member m's slices of the
+    stacks, in a single run's memory layout (``channels_last`` for conv nets on images, as
+    ``train``'s default) and, in train mode, with m's random streams as torch's global ones
+    around its pass.  Each member thus runs a single run's kernels, rounding and dropout
+    masks, and follows ``train`` bit for bit (batch-norm statistics in the stacks' slices,
+    updated in place); there is no batching gain — the CPU engine for convolutional nets,
+    where ``vmap``'s grouped convolutions lose to a single run's (see
+    :data:`sgdnoise.nets.ensemble.CPU_LOOP_MEMBERS`)."""
+
+    exact = True
+
+    def __init__(self, models: list[nn.Module], channels_last: bool):
+        self._base = copy.deepcopy(models[0]).to("meta")
+        # every parameter/buffer slot of the shell, filled with a member's slices before its
+        # pass (what functional_call does, without its per-call walk over the modules: 10%
+        # of a small ResNet's step)
+        self._slots = [
+            (kind, getattr(mod, kind), n, f"{name}.{n}" if name else n)
+            for name, mod in self._base.named_modules()
+            for kind in ("_parameters", "_buffers")
+            for n, t in getattr(mod, kind).items()
+            if t is not None
+        ]
+        self.channels_last = channels_last
+        self._dropout = any(isinstance(x, _DROPOUT) and x.p > 0 for x in models[0].modules())
+
+    def keep(self, alive: list[int]) -> None:
+        return None
+
+    def has_dropout(self) -> bool:
+        return self._dropout
+
+    def __call__(self, params, buffers, x, *, training: bool, gens=None, shared=False):
+        if self._base.training != training:  # .train() walks every module: only on a change
+            self._base.train(training)
+        cl = self.channels_last
+        # unbind: one backward node per stack (stacking the members' gradients), not a
+        # select per member that scatters into a zero tensor of the whole stack
+        ps = {k: v.unbind(0) for k, v in params.items()}
+        bs = {k: v.unbind(0) for k, v in buffers.items()}  # views: BN updates the stacks
+        outs = []
+        for j in range(next(iter(params.values())).shape[0]):
+            for kind, slot, n, full in self._slots:
+                slot[n] = _layout(ps[full][j], cl) if kind == "_parameters" else bs[full][j]
+            xj = _layout(x if shared else x[j], cl)
+            draws = training and self._dropout
+            with gens.as_global(j) if draws else contextlib.nullcontext():
+                outs.append(self._base(xj))
+        return torch.stack(outs)

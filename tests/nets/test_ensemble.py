@@ -146,9 +146,14 @@ def test_float64_and_old_api():
         assert _same(m, ref) == 0.0
 
 
-def test_vmap_engine_for_convnets_agrees_to_rounding():
-    """Non-MLP architectures go through vmap: not bit for bit (batched convolutions reduce
-    in another order), within float32 rounding amplified over 20 steps."""
+def test_vmap_engine_for_convnets_agrees_to_rounding(monkeypatch):
+    """Off the CPU non-MLP architectures go through vmap (forced here): not bit for bit
+    (batched convolutions reduce in another order), within float32 rounding amplified over
+    20 steps (tests/nets/test_ensemble_conv.py: BN, 200 steps, and the exact CPU engine)."""
+    from sgdnoise.nets import ensemble
+    from sgdnoise.nets.ensemble_forward import VmapStack
+
+    monkeypatch.setattr(ensemble, "_engine", lambda nets, x: VmapStack(nets))
     d = synthetic_dataset(n_train=40, n_test=8, input_shape=(3, 8, 8), num_classes=3,
                           device="cpu")  # fmt: skip
     build = lambda s: make_model("convnet", input_shape=(3, 8, 8), num_outputs=3, width=1,

@@ -1,6 +1,7 @@
-"""Convolutional members with batch norm through the ``vmap`` engine (stacked running
-statistics updated per member in train mode, used in eval mode), against single ``train``
-runs over 200 steps.
+"""Convolutional members with batch norm (stacked running statistics updated per member in
+train mode, used in eval mode) against single ``train`` runs over 200 steps, through both
+engines: on CPU member by member (``LoopStack``: bit for bit, records included, with batch
+norm, dropout and SAM), and through ``vmap`` (the CUDA engine, forced here on CPU).
 
 Tolerance, and why: ``vmap``'s batched convolutions reduce in another order than a single
 network's, so a member's weights differ from its single run's by one rounding after the
@@ -22,8 +23,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sgdnoise.nets import make_model, synthetic_dataset, train
-from sgdnoise.nets.ensemble import train_members
+from sgdnoise.nets import ensemble, make_model, synthetic_dataset, train
+from sgdnoise.nets.ensemble import ensemble_size, train_members
+from sgdnoise.nets.ensemble_forward import LoopStack, VmapStack
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +34,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def vmap_engine(monkeypatch):
+    """Every non-MLP ensemble through ``vmap`` (the engine off the CPU)."""
+    monkeypatch.setattr(ensemble, "_engine", lambda nets, x: VmapStack(nets))
 
 
 def _diffs(a, b):
@@ -45,18 +53,50 @@ def _diffs(a, b):
     return w, stats, counts
 
 
-def _task(dtype):
+def _task(dtype, steps=200, **kw):
     d = synthetic_dataset(n_train=64, n_test=32, input_shape=(3, 8, 8), num_classes=3,
                           device="cpu", dtype=dtype)  # fmt: skip
     build = lambda s: make_model("convnet", input_shape=(3, 8, 8), num_outputs=3, width=1,
-                                 batch_norm=True, seed=s, device="cpu", dtype=dtype)  # fmt: skip
-    return d, build, dict(batch_size=16, max_steps=200, eval_every=50)
+                                 batch_norm=True, seed=s, device="cpu", dtype=dtype,
+                                 **kw)  # fmt: skip
+    return d, build, dict(batch_size=16, max_steps=steps, eval_every=50)
 
 
-def test_bn_convnet_members_follow_single_runs_over_200_steps_float64():
+def test_cpu_members_equal_train_bit_for_bit_with_bn_dropout_and_sam():
+    """The CPU engine runs each member through a single run's kernels in ``train``'s
+    default layout (channels_last) and random streams: weights, running statistics,
+    step counters and records equal ``train``'s exactly over 100 float32 steps."""
+    d, build, kw = _task(torch.float32, steps=100, dropout=0.3)
+    seeds, lrs, rhos = [0, 1, 2], [0.02, 0.05, 0.1], [0.0, 0.05, 0.0]
+    nets = [build(s) for s in seeds]
+    res = train_members(nets, d, lrs=lrs, seeds=seeds, rho=rhos, **kw)
+    for s, lr, rho, net, r in zip(seeds, lrs, rhos, nets, res):
+        ref = build(s)
+        rr = train(ref, d, lr=lr, seed=s, rho=rho, **kw)
+        assert _diffs(net, ref)[:2] == (0.0, 0.0) and _diffs(net, ref)[2]
+        assert _diffs(net, build(s))[1] > 0.1  # trained, statistics moved
+        assert (r.steps, r.stop_reason) == (rr.steps, rr.stop_reason)
+        strip = lambda h: [{k: v for k, v in x.items() if k != "wall"} for x in h]
+        assert strip(r.history) == strip(rr.history)
+        assert r.final["weight_change_per_layer"] == rr.final["weight_change_per_layer"]
+
+
+def test_ensemble_size_counts_conv_activations_and_loops_on_cpu():
+    """Activations per input counted by hooks on every leaf module; by hand for the
+    ConvNet on 8×8: conv, BN, act of 16·8·8, pool 16·4·4, conv/BN/act 32·4·4, pool 32·2·2,
+    conv/BN/act 64·2·2, pool 64, global pool 64, flatten 64, readout 3."""
+    net = make_model("convnet", input_shape=(3, 8, 8), num_outputs=3, width=1,
+                     batch_norm=True, device="cpu")  # fmt: skip
+    by_hand = 3 * 1024 + 256 + 3 * 512 + 128 + 3 * 256 + 64 + 64 + 64 + 3
+    assert ensemble._activations(net, (3, 8, 8)) == by_hand
+    assert ensemble_size(net, batch_size=32, device="cpu") == ensemble.CPU_LOOP_MEMBERS
+    assert isinstance(ensemble._engine([net], torch.zeros(1, 3, 8, 8)), LoopStack)
+
+
+def test_bn_convnet_members_follow_single_runs_over_200_steps_float64(vmap_engine):
     d, build, kw = _task(torch.float64)
     tol = 1e-12
-    seeds, lrs, rhos = [0, 1, 2], [0.02, 0.05, 0.1], [0.0, 0.05, 0.0]
+    seeds, lrs, rhos = [0, 1], [0.02, 0.05], [0.0, 0.05]
     nets = [build(s) for s in seeds]
     res = train_members(nets, d, lrs=lrs, seeds=seeds, rho=rhos, **kw)
     for s, lr, rho, net, r in zip(seeds, lrs, rhos, nets, res):
@@ -72,7 +112,7 @@ def test_bn_convnet_members_follow_single_runs_over_200_steps_float64():
             assert h["test_loss"] == pytest.approx(g["test_loss"], rel=100 * tol)
 
 
-def test_bn_convnet_members_in_float32_within_trains_own_layout_difference():
+def test_bn_convnet_members_in_float32_within_trains_own_layout_difference(vmap_engine):
     d, build, kw = _task(torch.float32)
     seeds, lrs, rhos = [0, 1], [0.02, 0.05], [0.0, 0.05]
     nets = [build(s) for s in seeds]
