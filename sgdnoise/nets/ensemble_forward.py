@@ -24,8 +24,8 @@ Three engines, used by :mod:`sgdnoise.nets.ensemble`:
   and eval-mode passes read them — the single run's statistics, to rounding.  Rounding
   differs from a single run (vmap's batched convolutions reduce in another order; see
   tests/nets/test_ensemble_conv.py for how far that goes over 200 steps) and dropout masks
-  are vmap's own (``randomness="different"``: drawn from torch's global generator for the
-  whole stack at once), not the single run's, so they do not follow a member's seed.
+  are each member's own (drawn outside ``vmap`` from its stream with its p: a single run's
+  masks, as the layer stack's).
 """
 
 from __future__ import annotations
@@ -279,8 +279,27 @@ class LayerStack:
         return x
 
 
+class _MaskedDropout(nn.Module):
+    """Dropout by a mask handed in as the buffer ``mask`` (``[B, ...]``, already scaled by
+    1/(1−p)): under ``vmap`` each member's own, drawn outside from its own generator."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mask", None)  # functional_call fills it per pass
+
+    def forward(self, x):
+        return x * self.mask if self.training and self.mask is not None else x
+
+
 class VmapStack:
-    """``vmap(functional_call)`` forward for architectures that are not layer stacks."""
+    """``vmap(functional_call)`` forward for architectures that are not layer stacks.
+
+    Dropout: each ``nn.Dropout`` of the shell is a :class:`_MaskedDropout` whose mask, per
+    member and pass, is drawn before the pass from the member's own random stream with the
+    member's own p (``_Generators.dropout``: a single run's draw), in the order a pass meets
+    the layers (recorded once per batch shape by a meta-device pass) — not ``vmap``'s
+    ``randomness="different"``, which draws from the global generator and would use the
+    first member's p for all."""
 
     exact = False
     channels_last = False
@@ -296,23 +315,54 @@ class VmapStack:
                     "build", "batch_norm", "ensembles need BN with momentum and running stats"
                 )
         base = copy.deepcopy(models[0]).to("meta")
+        self._ps = {}  # dropout layer name → every member's p
+        for name, mod in list(base.named_modules()):
+            if isinstance(mod, _DROPOUT):
+                self._ps[name] = [float(dict(m.named_modules())[name].p) for m in models]
+                parent, _, leaf = name.rpartition(".")
+                setattr(base.get_submodule(parent) if parent else base, leaf, _MaskedDropout())
 
         def one(p, b, xb):
             return functional_call(base, (p, b), (xb,))
 
-        self._train = vmap(one, in_dims=(0, 0, 0), randomness="different")
-        self._shared = vmap(one, in_dims=(0, 0, None), randomness="different")
+        self._train = vmap(one, in_dims=(0, 0, 0))
+        self._shared = vmap(one, in_dims=(0, 0, None))
         self._base = base
-        self._dropout = any(isinstance(x, _DROPOUT) and x.p > 0 for x in models[0].modules())
+        self._shapes: dict[tuple, list[tuple[str, tuple]]] = {}
 
     def keep(self, alive: list[int]) -> None:
-        return None
+        self._ps = {k: [v[j] for j in alive] for k, v in self._ps.items()}
 
     def has_dropout(self) -> bool:
-        return self._dropout
+        return any(p > 0 for ps in self._ps.values() for p in ps)
+
+    def _dropout_inputs(self, shape: tuple) -> list[tuple[str, tuple]]:
+        """(layer, input shape) of every dropout layer, in the order one pass meets them."""
+        if shape not in self._shapes:
+            seen = []
+            hooks = [
+                self._base.get_submodule(n).register_forward_pre_hook(
+                    lambda _m, a, n=n: seen.append((n, tuple(a[0].shape)))
+                )
+                for n in self._ps
+            ]
+            try:
+                with torch.no_grad():
+                    self._base(torch.empty(shape, device="meta"))
+            finally:
+                for h in hooks:
+                    h.remove()
+            self._shapes[shape] = seen
+        return self._shapes[shape]
 
     def __call__(self, params, buffers, x, *, training: bool, gens=None, shared=False):
         self._base.train(training)
+        if training and self.has_dropout():
+            m = next(iter(params.values())).shape[0]
+            buffers = dict(buffers)
+            for name, shape in self._dropout_inputs(tuple(x.shape[1:])):
+                ones = torch.ones((m, *shape), dtype=x.dtype, device=x.device)
+                buffers[name + ".mask"] = gens.dropout(ones, self._ps[name])
         return (self._shared if shared else self._train)(params, buffers, x)
 
 

@@ -124,3 +124,26 @@ def test_bn_convnet_members_in_float32_within_trains_own_layout_difference(vmap_
         layout = _diffs(nhwc, plain)[0]
         w, _, counts = _diffs(net, plain)
         assert 0 < w <= max(1e-5, 3 * layout) and counts
+
+
+def test_vmap_members_draw_their_own_dropout_masks(vmap_engine):
+    """Through ``vmap`` each member's dropout mask is drawn from its own stream with its own
+    p (0, 0.2, 0.5 here), as a single run draws it: members agree with ``train`` to float32
+    rounding over 30 steps (another mask would move a member by O(0.1))."""
+    d, build0, kw = _task(torch.float32, steps=30, dropout=0.5)
+
+    def build(s, p):
+        net = build0(s)
+        for m in net.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = p
+        return net
+
+    seeds, ps = [0, 1, 2], [0.0, 0.2, 0.5]
+    nets = [build(s, p) for s, p in zip(seeds, ps)]
+    train_members(nets, d, lrs=0.05, seeds=seeds, **kw)
+    for s, p, net in zip(seeds, ps, nets):
+        ref = build(s, p)
+        train(ref, d, lr=0.05, seed=s, channels_last=False, **kw)
+        assert _diffs(net, ref)[0] < 1e-4
+        assert _diffs(net, build(s, p))[0] > 1e-2  # trained
