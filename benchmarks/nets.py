@@ -16,6 +16,8 @@
 
 6. ``--only grid``: the P19 cpu grid, per-run sweep vs batched ensembles
    (benchmarks/nets_grid.py; ``--grid-seeds``, ``--grid-per-run-seeds``).
+7. ``--only conv_ensemble``: 4 BN conv members (ResNet-small, VGG) at cpu-scale sizes,
+   sequential ``train`` vs ``train_members`` (CPU engine, and ``vmap`` forced).  Target ≥ 1.
 
 Usage: ``python benchmarks/nets.py [--json FILE] [--quick] [--device auto|cpu|cuda]
 [--data-dir DIR] [--threads N] [--only NAME]``.
@@ -341,6 +343,71 @@ def bench_centered(data_dir, device, quick):
     }
 
 
+def _conv_case(arch, k, side, b, m, steps, reps, device):
+    """Best-of-``reps`` seconds of ``m`` BN members: sequential ``train``, ``train_members``
+    (CPU engine) and ``train_members`` through ``vmap``; the CPU engine's largest difference
+    from the sequential runs (weights and running statistics)."""
+    from sgdnoise.nets import ensemble
+    from sgdnoise.nets.ensemble_forward import VmapStack
+
+    data = synthetic_dataset(n_train=b * steps, n_test=8, input_shape=(3, side, side),
+                             num_classes=10, device=device.type)  # fmt: skip
+    kw = dict(batch_size=b, max_steps=steps, eval_test=False)
+
+    def timed(fn):
+        nets = [
+            make_model(arch, input_shape=(3, side, side), num_outputs=10, width=k, depth=2,
+                       batch_norm=True, seed=s, device=device.type)
+            for s in range(m)
+        ]  # fmt: skip
+        t0 = time.perf_counter()
+        fn(nets)
+        return time.perf_counter() - t0, nets
+
+    def members(nets):
+        ensemble.train_members(nets, data, lrs=0.01, seeds=list(range(m)), **kw)
+
+    def sequential(nets):
+        for s, net in enumerate(nets):
+            train(net, data, lr=0.01, seed=s, **kw)
+
+    seq, loop, vm = [], [], []
+    for _ in range(reps):
+        seq.append(timed(sequential))
+        loop.append(timed(members))
+        engine = ensemble._engine
+        ensemble._engine = lambda nets, x: VmapStack(nets)
+        try:
+            vm.append(timed(members))
+        finally:
+            ensemble._engine = engine
+    diff = max(
+        float((p - q).abs().max())
+        for a, c in zip(seq[-1][1], loop[-1][1])
+        for p, q in zip(a.state_dict().values(), c.state_dict().values())
+    )
+    t_seq, t_loop, t_vmap = (min(t for t, _ in r) for r in (seq, loop, vm))
+    return dict(arch=arch, width=k, side=side, batch=b, sequential_seconds=t_seq,
+                cpu_engine_seconds=t_loop, vmap_seconds=t_vmap, ratio=t_seq / t_loop,
+                vmap_ratio=t_seq / t_vmap, cpu_engine_max_abs_difference=diff)  # fmt: skip
+
+
+def bench_conv_ensemble(data_dir, device, quick):
+    """Convolutional ensembles at the claims' cpu-scale sizes: 4 BN members trained one
+    after another by ``train`` (its default channels_last layout) vs ``train_members`` with
+    the CPU engine (members one after another through a single run's kernels, exact) and
+    with ``vmap`` forced (the engine off the CPU); ``ratio`` is sequential time over the CPU
+    engine's, ``vmap_ratio`` sequential over ``vmap``'s (best of the repeats)."""
+    m, steps, reps = (2, 5, 1) if quick else (4, 40, 3)
+    cases = [("resnet-small", 1, 8, 32), ("vgg", 1, 16, 16), ("resnet-small", 2, 16, 64)]
+    out = {"members": m, "steps": steps}
+    out["cases"] = [_conv_case(*c, m, steps, reps, device) for c in cases[: 1 if quick else 3]]
+    out["ratio"] = min(c["ratio"] for c in out["cases"])
+    out["baseline"] = "the same members trained one after another by sgdnoise.nets.train"
+    out["target"] = ">= 1 (not slower than sequential runs; bit for bit)"
+    return out
+
+
 def bench_hvp(data_dir, device, quick):
     """HVP cost and λmax to 1e-3 against PyHessian (benchmarks/nets_hvp.py)."""
     from nets_hvp import bench_hvp as run  # lazy: PyHessian only when asked for
@@ -353,6 +420,7 @@ BENCHES = {
     "lanczos_vs_power": bench_lanczos,
     "vmap_ensemble": bench_ensemble,
     "centered_precompute": bench_centered,
+    "conv_ensemble": bench_conv_ensemble,
     "grid": bench_grid,
     "hvp": bench_hvp,
 }
