@@ -211,12 +211,12 @@ def ui25_cifar_runs(configs: list[dict]) -> list[dict]:
     ``callback`` after every epoch, as :func:`ui25_cifar_run` measures it through
     ``train``'s; ``train_seconds`` is the ensemble's wall time to that member's end.
 
-    The members are batch-norm ResNets: the engine's ``vmap`` path runs other convolution
-    kernels than ``train`` (which also moves conv nets to channels-last), so a member
-    follows its single run to rounding level, not bit for bit (tests/experiments/
+    The members are batch-norm ResNets.  On CPU the engine runs them one after another
+    through a single run's kernels (channels-last, as ``train``): bit for bit the single
+    runs.  Elsewhere its ``vmap`` path runs batched contiguous convolutions, which round
+    differently: a member follows its single run to rounding level (tests/experiments/
     test_cifar_ensembles.py bounds the difference).  One config, or an engine that refuses
-    batch-norm conv members (:func:`._p19_grid.conv_bn_ensembles`): the single runs.  On CPU
-    the plan gives each run its own task (:data:`CPU_MEMBERS`)."""
+    batch-norm conv members (:func:`._p19_grid.conv_bn_ensembles`): the single runs."""
     c = {**_defaults(), **configs[0]}
     shared = {k: v for k, v in c.items() if k not in MEMBERS}
     for other in configs[1:]:
@@ -240,36 +240,25 @@ def ui25_cifar_runs(configs: list[dict]) -> list[dict]:
     return [n.result(r) for n, r in zip(norms, results, strict=True)]
 
 
-#: members per task on CPU.  Batch-norm ResNet ensembles measured no faster than the single
-#: runs on this 2-core CPU (5 seeds of one scheduler, CPU time single/batched: 0.94 on
-#: ui25-cifar's cpu shape over 8 epochs, 0.99 and 1.01 on ui25-acceleration's; load 5–7,
-#: 2026-12-02): the vmap engine runs contiguous convolutions where ``train`` runs
-#: channels-last ones, and the full-gradient norm — about two thirds of a run at b = 16 —
-#: is measured member by member either way.  So on CPU each run is its own task, exactly
-#: the single run; on CUDA the members train together.
-CPU_MEMBERS = 1
-
-
 def ui25_size(config: dict) -> int:
-    """Members per ensemble task: :data:`CPU_MEMBERS` on CPU (and 1 where the engine trains
-    no batch-norm conv members); elsewhere :func:`sgdnoise.nets.ensemble.ensemble_size` for
-    this config's ResNet at its first batch size."""
+    """Members per ensemble task: :func:`sgdnoise.nets.ensemble.ensemble_size` for this
+    config's ResNet at its first batch size (on CPU the engine's loop of single-run kernels,
+    :data:`sgdnoise.nets.ensemble.CPU_LOOP_MEMBERS`; 1 where the engine trains no
+    batch-norm conv members)."""
     import torch
 
-    c = {**_defaults(), **config}
-    dev = c["device"]
-    dev = ("cuda" if torch.cuda.is_available() else "cpu") if dev == "auto" else dev
-    if torch.device(dev).type == "cpu":
-        return CPU_MEMBERS
     if not conv_bn_ensembles():
         return 1
     from ..nets import make_model
     from ..nets.ensemble import ensemble_size
 
+    c = {**_defaults(), **config}
+    dev = c["device"]
+    dev = ("cuda" if torch.cuda.is_available() else "cpu") if dev == "auto" else dev
     side = -(-32 // c["pool"])
     net = make_model(c["arch"], input_shape=(3, side, side), num_outputs=10, width=c["width"],
                      batch_norm=True, device="cpu")  # fmt: skip
-    return ensemble_size(net, batch_size=int(c["b0"]), device=dev)
+    return ensemble_size(net, batch_size=int(c["b0"]), device=dev, input_shape=(3, side, side))
 
 
 #: the seeds of each scheduler as one batched ensemble, recorded under ui25_cifar_run's keys

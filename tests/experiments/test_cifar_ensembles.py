@@ -123,33 +123,54 @@ def _ui25_config(data_dir, scheduler="iv", seed=0, eta0=0.02):
     )  # fmt: skip
 
 
-#: relative tolerance of a batched BN ResNet member's norms against its single run (see the
+@pytest.mark.realdata
+@pytest.mark.parametrize("scheduler", ["iii", "iv"])
+def test_ui25_runs_are_the_single_runs_on_cpu(shared_data, scheduler):
+    """Two seeds of one scheduler (a growing batch and a changing η: the engine's shared
+    schedule) as one ensemble against two ui25_cifar_run calls, at the smoke rates: on CPU
+    the engine runs conv members one after another through a single run's kernels, so
+    every result — norms after every epoch, clocks, accuracies — is the single run's bit for
+    bit (``train_seconds`` aside: the ensemble's wall)."""
+    from sgdnoise.experiments._p19_grid import conv_bn_ensembles
+    from sgdnoise.experiments.ui25_cifar import ui25_cifar_run, ui25_cifar_runs
+
+    assert conv_bn_ensembles()  # else ui25_cifar_runs would return the single runs
+    configs = [_ui25_config(shared_data, scheduler, seed, eta0=0.1) for seed in (0, 1)]
+    batched = ui25_cifar_runs(configs)
+    single = [ui25_cifar_run(**c) for c in configs]
+    for got, want in zip(batched, single, strict=True):
+        got.pop("train_seconds"), want.pop("train_seconds")
+        _same(got, want)
+    assert batched[0]["grad_norm_min"] != batched[1]["grad_norm_min"]  # distinct members
+
+
+#: relative tolerance of a vmap BN ResNet member's norms against its single run (see the
 #: test: measured ≤ 2.1e-4, the size of train's own channels-last-vs-contiguous difference)
 UI25_RTOL = 1e-3
 
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("scheduler", ["iii", "iv"])
-def test_ui25_runs_follow_the_single_runs(shared_data, scheduler):
-    """Two seeds of one scheduler (a growing batch and a changing η: the engine's shared
-    schedule) as one ensemble against two ui25_cifar_run calls.  The step clock, the plan,
-    the epochs and the initial norm (the untouched init) are equal exactly; the norms after
-    each epoch agree within UI25_RTOL, the accuracies within one image.
+def test_ui25_vmap_members_follow_the_single_runs(shared_data, scheduler, monkeypatch):
+    """The same through the engine's ``vmap`` path (its engine off the CPU, forced here):
+    the step clock, the plan, the epochs and the initial norm (the untouched init) are
+    equal exactly; the norms after each epoch agree within UI25_RTOL, the accuracies within
+    one image.
 
-    Why not bit for bit: the members are batch-norm ResNets.  ``train`` runs conv nets in
-    channels-last layout and the ensemble's vmap engine runs batched contiguous
-    convolutions, whose kernels sum in another order: the two differ at one float32
-    rounding at the first step, and that difference grows at the dynamics' own rate.  At
-    η0 = 0.02 over these 4 epochs (60 steps) the largest difference measured is 2.1e-4
-    relative (seed 1 after epoch 2), as large as ``train``'s own difference between
+    Why not bit for bit: ``train`` runs conv nets in channels-last layout and ``vmap`` runs
+    batched contiguous convolutions, whose kernels sum in another order: the two differ at
+    one float32 rounding at the first step, and that difference grows at the dynamics' own
+    rate.  At η0 = 0.02 over these 4 epochs (60 steps) the largest difference measured is
+    2.1e-4 relative (seed 1 after epoch 2), as large as ``train``'s own difference between
     channels-last and contiguous layout on the same run (1.4e-4 there); UI25_RTOL leaves a
-    factor ≈ 5 for other CPUs.  At the smoke scale's η0 = 0.1 this tiny set-up is chaotic:
+    factor ≈ 5 for other CPUs.  At the smoke rates (η0 = 0.1) this tiny set-up is chaotic:
     ``train`` alone moves a norm by 45% after 4 epochs when only its layout changes, so a
     comparison there would test the dynamics, not the engine."""
-    from sgdnoise.experiments._p19_grid import conv_bn_ensembles
     from sgdnoise.experiments.ui25_cifar import ui25_cifar_run, ui25_cifar_runs
+    from sgdnoise.nets import ensemble
+    from sgdnoise.nets.ensemble_forward import VmapStack
 
-    assert conv_bn_ensembles()  # else ui25_cifar_runs would return the single runs
+    monkeypatch.setattr(ensemble, "_engine", lambda nets, x: VmapStack(nets))
     configs = [_ui25_config(shared_data, scheduler, seed) for seed in (0, 1)]
     batched = ui25_cifar_runs(configs)
     single = [ui25_cifar_run(**c) for c in configs]
@@ -163,7 +184,6 @@ def test_ui25_runs_follow_the_single_runs(shared_data, scheduler):
         for name, c in want["curves"].items():
             assert got["curves"][name]["x"] == c["x"]
             np.testing.assert_allclose(got["curves"][name]["y"], c["y"], rtol=UI25_RTOL)
-    # the members are distinct runs (their own init and batches)
     assert batched[0]["grad_norm_min"] != batched[1]["grad_norm_min"]
 
 
@@ -186,15 +206,16 @@ def test_ui25_runs_refuse_configs_that_differ_outside_the_seed():
 
 
 def test_ui25_plans_group_the_seeds_of_one_scheduler(tmp_path):
-    """ui25-cifar and ui25-acceleration's CIFAR-10 grid at cpu scale (≥ 5 seeds): with room
-    for every seed a task holds the seeds of one (scheduler, δ, γ) — one task per
-    scheduler — and the tasks cover every run once; on CPU the plan's size is 1 (each run
-    its own task: ensembles of these ResNets measured no faster, ui25_cifar.CPU_MEMBERS)."""
+    """ui25-cifar and ui25-acceleration's CIFAR-10 grid at cpu scale (≥ 5 seeds): every task
+    holds seeds of one (scheduler, δ, γ), at most the plan's size (on CPU the engine's loop,
+    CPU_LOOP_MEMBERS), and the tasks cover every run once; with room for every seed, one
+    task per scheduler."""
     from dataclasses import asdict
 
     from sgdnoise.experiments import _ui25_accel_cifar as ac
     from sgdnoise.experiments import ui25_acceleration as ua
     from sgdnoise.experiments import ui25_cifar as uc
+    from sgdnoise.nets.ensemble import CPU_LOOP_MEMBERS
     from sgdnoise.sweeps import Batch, load_spec
     from sgdnoise.sweeps.batching import tasks
     from sgdnoise.sweeps.spec import run_key
@@ -210,12 +231,11 @@ def test_ui25_plans_group_the_seeds_of_one_scheduler(tmp_path):
     for d, n_seeds in ((grid, len(uc.SETTINGS["cpu"].seeds)), (accel, len(ua.CIFAR["cpu"].seeds))):
         assert n_seeds >= 5
         todo = [(run_key(uc.FUNCTION, c), c) for c in load_spec(d).configs()]
-        assert uc.ui25_size(todo[0][1]) == uc.CPU_MEMBERS == 1
-        assert len(tasks(plan, todo)) == len(todo)
-        cut = tasks(roomy, todo)
-        assert sorted(k for t in cut for k, _ in t) == sorted(k for k, _ in todo)
         groups = {(c["scheduler"], c["delta"], c["gamma"]) for _, c in todo}
-        assert len(cut) == len(groups)
-        for t in cut:
-            assert len({(c["scheduler"], c["delta"], c["gamma"]) for _, c in t}) == 1
-            assert len(t) == n_seeds
+        assert uc.ui25_size(todo[0][1]) == CPU_LOOP_MEMBERS
+        for batch, per_group in ((plan, -(-n_seeds // CPU_LOOP_MEMBERS)), (roomy, 1)):
+            cut = tasks(batch, todo)
+            assert sorted(k for t in cut for k, _ in t) == sorted(k for k, _ in todo)
+            assert len(cut) == per_group * len(groups)
+            for t in cut:
+                assert len({(c["scheduler"], c["delta"], c["gamma"]) for _, c in t}) == 1
