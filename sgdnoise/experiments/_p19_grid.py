@@ -103,8 +103,9 @@ _NTK = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 # and ≈ 2–4 at k = 4, below 0.25 at ε = 0.5 and falling at 8 (16 is near chance at k = 1),
 # so factor-2 rates 0.5…8 held every pilot optimum inside; the first cpu run (s20) put one
 # seed's k = 4 optimum at ε = 8, the grid's edge (censored), so the grid reaches 16 (near
-# chance at k = 1 in the pilot).  Cost: ≈ 3 / 18 CPU-s per run at k = 1 / 4 (one by one:
-# conv_bn_ensembles); 72 runs ≈ 14 CPU-min.
+# chance at k = 1 in the pilot).  Cost: ≈ 3 / 18 CPU-s per run at k = 1 / 4 (trained one by
+# one when measured; ensemble tasks of 4 members now, at the same speed, bit for bit the
+# same runs: sgdnoise.nets.ensemble.CPU_LOOP_MEMBERS); 72 runs ≈ 14 CPU-min.
 _BN = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 _BN_SEEDS = 6
 
@@ -116,7 +117,7 @@ SETTINGS = {
             Family("mlp", "standard", False, (0.03, 0.1, 0.3, 1.0, 3.0, 10.0), (16, 64, 256)),
             Family("mlp", "ntk", False, (0.3, 1.0, 3.0, 10.0, 30.0, 100.0), (16, 64, 256)),
             # the BN ResNet's machinery: ε = 32 drops it to chance (the grid moves), the
-            # optimum learns; 12 runs trained one by one (conv_bn_ensembles)
+            # optimum learns; 12 runs in ensemble tasks (members one after another on CPU)
             Family(
                 "resnet-small", "ntk", True, (1.0, 4.0, 32.0), (1, 2), batches=(32,), n_train=256
             ),
@@ -264,10 +265,10 @@ def _late_epochs(epochs: int, late_fraction: float) -> range:
 def p19_points(configs: list[dict]) -> list[dict]:
     """Several P19 grid points that differ only in ``lr`` and ``seed``, trained as one batched
     ensemble (:func:`sgdnoise.nets.ensemble.train_members`); one result per config, each
-    what :func:`p19_point` returns for it — the same trajectory (bit for bit on CPU, see
-    :mod:`sgdnoise.nets.ensemble`) and the same scores.  The test set is evaluated only at
-    the epochs the late mean reads and the train set only at the end (what the scores
-    need), so the accuracy curve holds those epochs only."""
+    what :func:`p19_point` returns for it — the same trajectory (bit for bit on CPU, MLPs
+    and the BN ResNets alike, see :mod:`sgdnoise.nets.ensemble`) and the same scores.  The
+    test set is evaluated only at the epochs the late mean reads and the train set only at
+    the end (what the scores need), so the accuracy curve holds those epochs only."""
     c = dict(configs[0])
     shared = {k: v for k, v in c.items() if k not in ("lr", "seed")}
     for other in configs[1:]:
@@ -277,12 +278,6 @@ def p19_points(configs: list[dict]) -> list[dict]:
     from ..nets import make_model
     from ..nets.ensemble import train_members
     from ._netdata import dataset as load
-
-    if not _batched(c):
-        # the batched engine refuses convolutional nets with batch norm: each member is
-        # its per-run point, and p19_size gives such a task one member (the pool's
-        # processes then share the work run by run)
-        return [p19_point(**cfg) for cfg in configs]
 
     data = load(
         c["dataset"], n_train=c["n_train"], n_test=c["n_test"], data_dir=c["data_dir"],
@@ -340,9 +335,10 @@ def p19_points(configs: list[dict]) -> list[dict]:
 @functools.cache
 def conv_bn_ensembles() -> bool:
     """Whether :func:`sgdnoise.nets.ensemble.train_members` trains convolutional members
-    with batch norm (one step of a tiny BN ConvNet on random data; when this was written
-    its ``vmap`` engine refused them, though ``torch.func.vmap`` updates stacked BN
-    statistics correctly — reported to the nets package)."""
+    with batch norm (one step of a tiny BN ConvNet on random data).  It does since the
+    engine gained stacked running statistics (CPU: members one after another, bit for bit;
+    elsewhere ``vmap``), so this is True; p19 no longer asks, and it stays only for the
+    KCL23 workers that still do — remove it with their calls."""
     import torch
 
     from ..nets import make_model
@@ -364,18 +360,10 @@ def conv_bn_ensembles() -> bool:
     return True
 
 
-def _batched(config: dict) -> bool:
-    """Whether this grid point's members train as one batched ensemble (else one by one)."""
-    return not (config["batch_norm"] and config["arch"] != "mlp") or conv_bn_ensembles()
-
-
 def p19_size(config: dict) -> int:
-    """Members per ensemble task for this grid point's model (:func:`ensemble_size`); 1
-    where the members would train one by one (:func:`conv_bn_ensembles`)."""
+    """Members per ensemble task for this grid point's model (:func:`ensemble_size`: on CPU
+    the MLPs' cache rule, and a few members run one after another for the BN ResNets)."""
     import torch
-
-    if not _batched(config):
-        return 1
 
     from ..nets import make_model
     from ..nets.ensemble import ensemble_size
@@ -388,7 +376,7 @@ def p19_size(config: dict) -> int:
     )  # fmt: skip
     dev = config["device"]
     dev = ("cuda" if torch.cuda.is_available() else "cpu") if dev == "auto" else dev
-    return ensemble_size(net, batch_size=config["batch"], device=dev)
+    return ensemble_size(net, batch_size=config["batch"], device=dev, input_shape=(3, side, side))
 
 
 #: the P19 grid's runs as batched ensembles (lr × seed), recorded under p19_point's keys
