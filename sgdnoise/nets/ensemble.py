@@ -252,7 +252,8 @@ def train_members(
 ) -> list[TrainResult]:
     """Train the member modules ``models`` (one architecture, on ``data``'s device) in place,
     member m as ``train(models[m], data, lr=lrs[m], batch_size=..., seed=seeds[m], rho=rho[m],
-    ...)`` would; one :class:`TrainResult` per member, in order.
+    ...)`` would; one :class:`TrainResult` per member, in order.  Convolutional members on
+    CPU are moved to channels_last memory format first, as ``train`` moves its model.
 
     Evaluations (train set, and test set when ``eval_test``) run at the end of every epoch
     (or every ``eval_every`` steps) and at the end, batched over the members.  To evaluate
