@@ -448,7 +448,7 @@ def main(argv=None):
     p.add_argument(
         "--grid-all-families",
         action="store_true",
-        help="grid: also the families trained one member per task (the BN ResNet)",
+        help="grid: also the BN ResNet family (on CPU its members run one after another)",
     )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
