@@ -91,11 +91,15 @@ MAX_MEMBERS = 64
 #: ensemble's (2 cores, load average 6–7, 2026-12-02): BN ResNet-small k = 1 / 4 on 8×8,
 #: B = 32: 0.97 / 1.20; k = 2 on 16×16, B = 16 / 64: 0.76 / 0.59; BN VGG (2 blocks) on
 #: 16×16, B = 16 / 64: 0.72 / 0.54; ConvNet on 32×32, B = 128 (no BN) / 32 (BN): 0.40 /
-#: 0.42; one member 0.46–0.55 — so such members run one after another through a single
-#: run's kernels (:class:`~.ensemble_forward.LoopStack`, exact).  That loop, 40 steps (load
-#: 7–8): 1.02–1.08 at 4 members (ResNet-small k = 1 / k = 2 on 16×16 B = 64, VGG B = 16),
-#: 0.82–0.89 at one (the ensemble's per-step bookkeeping, shared by the members) — 4 members
-#: amortize it and leave a sweep's tasks many enough to spread over its workers.
+#: 0.42; one member 0.46–0.55.  ``benchmarks/nets.py --only conv_ensemble`` (4 members, 40
+#: steps, best of 3, load 5–7): vmap 1.21 / 0.90 / 0.54 for ResNet-small k = 1 on 8×8
+#: B = 32 / VGG 16×16 B = 16 / ResNet-small k = 2 16×16 B = 64.  vmap gains ≤ 1.2× only on
+#: the smallest nets (8×8 images) and loses up to 2.5× elsewhere, and it is not exact; so
+#: such members run one after another through a single run's kernels
+#: (:class:`~.ensemble_forward.LoopStack`, bit for bit): 0.96 / 1.35 / 0.97 in that
+#: benchmark, 1.02–1.08 in a second (40 steps, load 7–8), 0.82–0.89 with one member (the
+#: ensemble's per-step bookkeeping, shared by the members) — 4 members amortize it and
+#: leave a sweep's tasks many enough to spread over its workers.
 CPU_LOOP_MEMBERS = 4
 
 
