@@ -72,9 +72,8 @@ from .ensemble_forward import (
 from .losses import make_loss, margins, predictions
 from .metrics import weight_change
 from .models import CenteredOutput
-from .parameterization import ScaledConv2d
 from .sampling import SAMPLINGS, BatchSampler
-from .trainer import TrainResult, _plan, check_run_length
+from .trainer import TrainResult, check_run_length, step_plan, uses_channels_last
 
 #: bytes of the members' training-step working set that one CPU ensemble keeps within
 #: (the 32 MiB last-level cache of the machine it was tuned on).  Measured on the P19 MLPs
@@ -225,8 +224,7 @@ def _engine(models, x: torch.Tensor):
     if layers is not None and all(layer_list(m) is not None for m in models):
         return LayerStack(models, layers)
     if x.device.type == "cpu":
-        convolves = any(isinstance(m, ScaledConv2d) for m in models[0].modules())
-        return LoopStack(models, channels_last=x.ndim == 4 and convolves)
+        return LoopStack(models, channels_last=uses_channels_last(models[0], x))
     return VmapStack(models)
 
 
@@ -270,7 +268,7 @@ def train_members(
 
     ``schedule`` (instead of ``lrs`` and ``batch_size``; ``epochs`` then required) is
     ``train``'s: any object with ``expand(n_train, epochs)``, shared by all members — step k
-    uses η_k and B_k for every member (the trainer's own plan, ``trainer._plan``), and a
+    uses η_k and B_k for every member (the trainer's own plan, :func:`~.trainer.step_plan`), and a
     member that reaches the schedule's end stops with ``stop_reason="schedule_end"``.
 
     ``callback(m, module, record)`` is ``train``'s ``callback(model, record)`` per member:
@@ -302,7 +300,7 @@ def train_members(
     if epochs is None and max_steps is None:
         raise ParameterError("max_steps", None, "give epochs or max_steps")
     # the trainer's plan of (η_k, B_k, epoch_k): with lrs, η_k is each member's own rate
-    plan, _ = _plan(n, None if schedule else lrs[0], batch_size, schedule, epochs, max_steps,
+    plan, _ = step_plan(n, None if schedule else lrs[0], batch_size, schedule, epochs, max_steps,
                     sampling)  # fmt: skip
     x, y = data.x_train, data.y_train
     device = x.device

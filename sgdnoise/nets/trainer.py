@@ -63,10 +63,19 @@ class TrainResult:
         return self.stop_reason == "fitted"
 
 
-def _plan(
+def uses_channels_last(model: nn.Module, x: torch.Tensor) -> bool:
+    """``train``'s default memory layout: channels_last whenever the inputs are images and
+    the model convolves (oneDNN's and cuDNN's convolutions run faster in NHWC).  One rule,
+    shared with the ensembles, whose members must take the layout a single run takes."""
+    return x.ndim == 4 and any(isinstance(m, ScaledConv2d) for m in model.modules())
+
+
+def step_plan(
     n: int, lr, batch_size, schedule, epochs, max_steps, sampling
 ) -> tuple[Iterator[tuple[float, int, int]], int | None]:
-    """Per-step (η_k, B_k, epoch_k) and the total number of steps when known."""
+    """Per-step (η_k, B_k, epoch_k) and the total number of steps when known: from
+    ``schedule.expand(n, epochs)``, or constant (lr, batch_size) capped by epochs/max_steps.
+    Shared by :func:`train` and the batched ensembles, so both take the same steps."""
     if schedule is not None:
         if lr is not None or batch_size is not None:
             raise ParameterError("schedule", schedule, "give either schedule or lr/batch_size")
@@ -178,7 +187,7 @@ def train(
             "data", str(x.device), f"must be on the model's device {first.device} (Dataset.to)"
         )
     if channels_last is None:
-        channels_last = x.ndim == 4 and any(isinstance(m, ScaledConv2d) for m in model.modules())
+        channels_last = uses_channels_last(model, x)
     if channels_last:
         model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -191,7 +200,7 @@ def train(
             raise ParameterError("lr_scale", sorted(unknown), "names no trainable parameter")
         scales = [float(lr_scale.get(n, 1.0)) for n in names]
     n = data.n_train
-    plan, total = _plan(n, lr, batch_size, schedule, epochs, max_steps, sampling)
+    plan, total = step_plan(n, lr, batch_size, schedule, epochs, max_steps, sampling)
     sampler = BatchSampler(n, sampling, seed)
     w0 = snapshot(model)
     # a centred net's f(w0, x) is fixed on the fixed training and test sets: computed once
