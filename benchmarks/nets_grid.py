@@ -2,8 +2,9 @@
 evaluated every epoch) vs batched ensembles (``p19_points``: lr × seed members of one
 (family, width, batch) trained at once, evaluated where the scores need it), issue 14.
 
-The MLP families of the cpu grid (``all_families``: every family; the BN ResNet family
-trains one member per task, convolutional BN members are not batched).  The batched way
+The MLP families of the cpu grid (``all_families``: every family; the BN ResNet family's
+members run one after another on CPU — the engine's exact loop of single-run kernels — so
+batching has little to show there).  The batched way
 trains each (family, width, batch) group as the sweep does: all its
 ``seeds`` × rates points (default: the cpu scale's 8 seeds, 56 points a group), cut into
 the fewest even tasks of at most the ensemble size (:func:`sgdnoise.sweeps.batching.
@@ -70,8 +71,8 @@ def bench_grid(
     s = g.SETTINGS["cpu"]
     n_seeds = seeds or (1 if quick else s.seeds)
     n_pr = min(per_run_seeds or 2, n_seeds)
-    # the MLP families: the BN ResNet family added to the cpu grid trains one member per
-    # task (convolutional BN members are not batched), so batching has nothing to show there
+    # the MLP families: on CPU the BN ResNet family's members run one after another through
+    # single-run kernels (the engine's LoopStack), so batching has little to show there
     fams = tuple(f for f in s.families if f.arch == "mlp" or all_families)
     fams = fams if not quick else fams[:1]
     widths_of = (lambda f: f.widths[:1]) if quick else (lambda f: f.widths)
