@@ -345,11 +345,12 @@ def train_points(configs: list[dict]) -> list[dict]:
     return _members([check_point(**c) for c in configs])
 
 
-#: architectures whose runs train as batched ensembles.  The CNN is left out, measured: on
+#: architectures whose runs train as batched ensembles.  The CNN is left out, measured on
 #: the cpu-scale CIFAR net (16-32-64 channels, 16x16 images, B = 16, 400 steps, 2-core EPYC,
-#: load 0.9-1.3, 2026-12-02) the vmap engine took 1.15x the time of 5 sequential ``train``
-#: runs and 1.47x that of 10 (``train`` runs convolutions in channels-last layout; vmap's
-#: batched convolutions do not gain it back at B = 16), so each CNN run is its own task.
+#: 2026-12-02): the vmap engine took 1.15x the time of 5 sequential ``train`` runs and 1.47x
+#: that of 10 (load ~1); the engine's CPU loop of single-run kernels (LoopStack, which
+#: replaced vmap on CPU later that day) took 1.01x at 5 members — no gain either way, so
+#: each CNN run is its own task, exactly the per-run run.
 BATCHED_ARCHS = ("mlp",)
 
 
