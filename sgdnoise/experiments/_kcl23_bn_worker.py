@@ -290,18 +290,13 @@ def train_batched(cs: list[dict], d) -> list[dict]:
 
 
 def _batchable(c: dict) -> bool:
-    """Whether these VGG members train as one ensemble: on CUDA (without BN, or with BN once
-    the engine accepts convolutional BN members), not on CPU.  On CPU the ``vmap`` engine
-    was slower than one-by-one training on the cpu protocol's VGG (256 CIFAR images at
-    16×16, B = 16 and 64; 3 epochs, 2026-12-02, load average 5–8 on 2 cores): per member
-    0.35–0.68× the per-run trainer's speed with BN and 0.6–1.3× without, at 1–10 members —
-    the channels-last convolutions of a single run beat vmap's batched ones at 16–32
-    channels, so on CPU each member is its per-run call (one member per task)."""
-    from ._p19_grid import conv_bn_ensembles
-
-    if _device(c["device"]) != "cuda":
-        return False
-    return not c["batch_norm"] or conv_bn_ensembles()
+    """Whether these VGG members train as one ensemble: on CUDA, not on CPU.  On CPU the
+    ``vmap`` engine was slower than one-by-one training on the cpu protocol's VGG (256
+    CIFAR images at 16×16, B = 16 and 64; 3 epochs, 2026-12-02, load average 5–8 on 2
+    cores): per member 0.35–0.68× the per-run trainer's speed with BN and 0.6–1.3× without,
+    at 1–10 members; the engine's later CPU loop of single-run kernels gains nothing over
+    one-by-one runs either, so on CPU each member is its per-run call (one per task)."""
+    return _device(c["device"]) == "cuda"
 
 
 def _device(device: str) -> str:

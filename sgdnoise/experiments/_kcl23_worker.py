@@ -180,8 +180,6 @@ def kcl23_runs(configs: list[dict]) -> list[dict]:
     from ._grid import set_threads
 
     set_threads(shared["threads"])
-    if not _batchable(shared):
-        return [kcl23_run(**cfg) for cfg in configs]
     groups: dict[float, list[int]] = {}
     for j, c in enumerate(cs):
         # a layer stack carries each member's p; other nets share models[0]'s
@@ -221,14 +219,6 @@ def _train_group(cs: list[dict], d) -> list[dict]:
     return out  # type: ignore[return-value]
 
 
-def _batchable(c: dict) -> bool:
-    """Whether the engine trains these members batched (convolutional nets with BN only
-    once it accepts them, :func:`._p19_grid.conv_bn_ensembles`)."""
-    from ._p19_grid import conv_bn_ensembles
-
-    return c["arch"] == "mlp" or not c["batch_norm"] or conv_bn_ensembles()
-
-
 #: image channels and side of each data set (``pool`` average-pools with ceil_mode,
 #: :mod:`._netdata`)
 _IMAGES = {"cifar10": (3, 32), "mnist": (1, 28)}
@@ -243,7 +233,7 @@ def input_shape(data: str, pool: int) -> tuple[int, int, int]:
 
 def kcl23_size(config: dict) -> int:
     """Members per ensemble task (:func:`sgdnoise.nets.ensemble_size`, cache-budgeted on
-    CPU): 1 where the members would train one by one (:func:`_batchable`).  On the cpu
+    CPU).  On the cpu
     protocol's MLP (width 512 on 32×32×3 CIFAR images, 1.84 M weights) it is 1 — measured
     (2026-12-02, idle core, 3 epochs): 2 and 4 members took 0.94–1.6× the time per member
     of 1 at B = 32, 128, 500, and 8 members 1.5–1.6× — the weights do not stay in cache, so
@@ -254,8 +244,6 @@ def kcl23_size(config: dict) -> int:
     from ..nets.ensemble import ensemble_size
 
     c = _check(**config)
-    if not _batchable(c):
-        return 1
     net = make_model(
         c["arch"], input_shape=input_shape(c["data"], c["pool"]),
         num_outputs=10, width=c["width"], depth=c["depth"], batch_norm=c["batch_norm"],

@@ -10,7 +10,6 @@ processes import this module by :data:`FUNCTION`; it imports torch only inside f
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -330,34 +329,6 @@ def p19_points(configs: list[dict]) -> list[dict]:
             )
         )
     return out
-
-
-@functools.cache
-def conv_bn_ensembles() -> bool:
-    """Whether :func:`sgdnoise.nets.ensemble.train_members` trains convolutional members
-    with batch norm (one step of a tiny BN ConvNet on random data).  It does since the
-    engine gained stacked running statistics (CPU: members one after another, bit for bit;
-    elsewhere ``vmap``), so this is True; p19 no longer asks, and it stays only for the
-    KCL23 workers that still do — remove it with their calls."""
-    import torch
-
-    from ..nets import make_model
-    from ..nets.datasets import Dataset
-    from ..nets.ensemble import train_members
-
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(4, 3, 4, 4, generator=g), torch.tensor([0, 1, 0, 1])
-    data = Dataset("probe", "classification", x, y, x, y, 2)
-    net = make_model(
-        "convnet", input_shape=(3, 4, 4), num_outputs=2, batch_norm=True, seed=0, device="cpu"
-    )
-    try:
-        train_members([net], data, lrs=0.1, seeds=[0], batch_size=2, max_steps=1)
-    except ParameterError as e:
-        if e.parameter == "build":
-            return False
-        raise
-    return True
 
 
 def p19_size(config: dict) -> int:

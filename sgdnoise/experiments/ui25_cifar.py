@@ -38,7 +38,6 @@ import numpy as np
 from ..errors import ParameterError
 from ._grid_ensemble import EnsemblePlan
 from ._netdata import dataset
-from ._p19_grid import conv_bn_ensembles
 from .criteria import Criterion, evaluate
 from .registry import ClaimResult, claim
 
@@ -215,16 +214,14 @@ def ui25_cifar_runs(configs: list[dict]) -> list[dict]:
     through a single run's kernels (channels-last, as ``train``): bit for bit the single
     runs.  Elsewhere its ``vmap`` path runs batched contiguous convolutions, which round
     differently: a member follows its single run to rounding level (tests/experiments/
-    test_cifar_ensembles.py bounds the difference).  One config, or an engine that refuses
-    batch-norm conv members (:func:`._p19_grid.conv_bn_ensembles`): the single runs."""
+    test_cifar_ensembles.py bounds the difference).  One config: the single run."""
     c = {**_defaults(), **configs[0]}
     shared = {k: v for k, v in c.items() if k not in MEMBERS}
     for other in configs[1:]:
         if {k: v for k, v in {**_defaults(), **other}.items() if k not in MEMBERS} != shared:
             raise ParameterError("configs", other, f"must differ from the first only in {MEMBERS}")
-    if len(configs) == 1 or not conv_bn_ensembles():
-        # one member, or an engine without batch-norm conv members: the single runs
-        return [ui25_cifar_run(**cfg) for cfg in configs]
+    if len(configs) == 1:
+        return [ui25_cifar_run(**configs[0])]
     from ..nets.ensemble import train_members
 
     d, sch, plan = _setup(c)
@@ -243,12 +240,9 @@ def ui25_cifar_runs(configs: list[dict]) -> list[dict]:
 def ui25_size(config: dict) -> int:
     """Members per ensemble task: :func:`sgdnoise.nets.ensemble.ensemble_size` for this
     config's ResNet at its first batch size (on CPU the engine's loop of single-run kernels,
-    :data:`sgdnoise.nets.ensemble.CPU_LOOP_MEMBERS`; 1 where the engine trains no
-    batch-norm conv members)."""
+    :data:`sgdnoise.nets.ensemble.CPU_LOOP_MEMBERS`)."""
     import torch
 
-    if not conv_bn_ensembles():
-        return 1
     from ..nets import make_model
     from ..nets.ensemble import ensemble_size
 

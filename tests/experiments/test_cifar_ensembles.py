@@ -131,10 +131,8 @@ def test_ui25_runs_are_the_single_runs_on_cpu(shared_data, scheduler):
     the engine runs conv members one after another through a single run's kernels, so
     every result — norms after every epoch, clocks, accuracies — is the single run's bit for
     bit (``train_seconds`` aside: the ensemble's wall)."""
-    from sgdnoise.experiments._p19_grid import conv_bn_ensembles
     from sgdnoise.experiments.ui25_cifar import ui25_cifar_run, ui25_cifar_runs
 
-    assert conv_bn_ensembles()  # else ui25_cifar_runs would return the single runs
     configs = [_ui25_config(shared_data, scheduler, seed, eta0=0.1) for seed in (0, 1)]
     batched = ui25_cifar_runs(configs)
     single = [ui25_cifar_run(**c) for c in configs]

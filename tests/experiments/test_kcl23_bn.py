@@ -104,14 +104,8 @@ def test_batched_members_follow_per_run_runs_within_rounding(bn, shared_data):
     and drift at the dynamics' rate; after 80 steps the measured relative differences were
     ≈ 1e-7–1e-6 (weights) and ≤ 1e-5 (λ).  Bounds: λ's and norms within 1e-3 relative,
     accuracies within two test images; the same stop."""
-    from sgdnoise.experiments._p19_grid import conv_bn_ensembles
-
     cs = _members(shared_data, bn)
     d = W._data(cs[0])
-    if bn and not conv_bn_ensembles():  # the engine refuses: it says so, by parameter
-        with pytest.raises(ParameterError, match="build"):
-            W.train_batched(cs, d)
-        return
     for got, c in zip(W.train_batched(cs, d), cs, strict=True):
         ref = W.kcl23_bn_run(**c)
         assert got["epochs"] == ref["epochs"] and got["reached"] == ref["reached"]
