@@ -133,7 +133,7 @@ def run_grid(
     keys = {run_key(sp.function, c) for sp in map(load_spec, specs) for c in sp.configs()}
     df = df[df["key"].isin(keys)].reset_index(drop=True)
     if capped is not None and capped in df:
-        hit = (df["status"] == "done") & df[capped].fillna(False).astype(bool)
+        hit = (df["status"] == "done") & df[capped].fillna(0).astype(bool)
         df.loc[hit, "status"] = "capped"
     bad = df[df["status"] == "failed"]
     if len(bad) and failed == "raise":

@@ -32,6 +32,7 @@ BUILTIN: dict[str, str] = {
     "bg21-cifar-point": "sgdnoise.experiments._bg21_cifar_worker:bg21_point",
     "kcl23-run": "sgdnoise.experiments._kcl23_worker:kcl23_run",
     "kcl23-bn-run": "sgdnoise.experiments._kcl23_bn_worker:kcl23_bn_run",
+    "kcl23-eos-run": "sgdnoise.experiments.kcl23_eos:eos_run",
     "p19-point": "sgdnoise.experiments._p19_grid:p19_point",
     "sgw23-late": "sgdnoise.experiments._sgw23_powerlaws_worker:late_point",
     "sgw23-perceptron": "sgdnoise.experiments._sgw23_perceptron_worker:perceptron_run",
