@@ -21,15 +21,18 @@ member's slice goes through the same kernels, shapes and reduction order as a si
 run's global one; the update ``w − η·g`` is two IEEE operations in both), so members follow
 a single run's trajectory *bit for bit* — tests/nets/test_ensemble.py checks 0 difference
 over 300 steps in float32.  Convolutional nets on CPU run member by member through a single
-run's kernels in ``train``'s channels_last layout (SAM norms and weight changes reduced in
-that layout's order): bit for bit too, with batch norm, dropout and SAM, records included
-(tests/nets/test_ensemble_conv.py).  Where kernels split reductions differently (several
-threads, CUDA, the ``vmap`` engine for convolutional nets off the CPU) the difference
-starts at one rounding (≈ 1e-7 relative in float32) and grows at the dynamics' own rate,
-as the difference between two single runs whose weights differ by one ulp does: for BN
-ConvNets through ``vmap`` over 200 steps (tests/nets/test_ensemble_conv.py) ≤ 2e-15 in
-float64, and in float32 2e-7 for most members but 1e-3 for some, where a ReLU or max-pool
-choice flips — as far as ``train`` moves when only its memory layout changes (channels_last
+run's kernels in ``train``'s channels_last layout (weights restrided by ``Tensor.to`` as
+``Module.to`` does, which matters for layout-ambiguous weights such as a first conv on
+1-channel images; SAM norms and weight changes reduced in that layout's order): bit for bit
+too, with batch norm, dropout and SAM, records included (tests/nets/test_ensemble_conv.py:
+ConvNet, ResNet, and KCL23's VGG on 1-channel images with and without BN).  Where kernels
+split reductions differently (several threads, CUDA, the ``vmap`` engine for convolutional
+nets off the CPU) the difference starts at one rounding (≈ 1e-7 relative in float32) and
+grows at the dynamics' own rate, as the difference between two single runs whose weights
+differ by one ulp does: for BN ConvNets through ``vmap`` over 200 steps
+(tests/nets/test_ensemble_conv.py) ≤ 2e-15 in float64, and in float32 2e-7 for most
+members but 1e-3 for some, where a ReLU or max-pool choice flips —
+as far as ``train`` moves when only its memory layout changes (channels_last
 vs contiguous).
 
 *``train``'s protocol per member.*  A ``callback(m, module, record)`` runs where ``train``

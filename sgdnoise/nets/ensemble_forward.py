@@ -376,7 +376,16 @@ def member_rows(t: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
 
 
 def _layout(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """An input in ``train``'s layout: ``train`` moves its images with ``.contiguous``."""
     return t.contiguous(memory_format=torch.channels_last) if channels_last and t.ndim == 4 else t
+
+
+def _param_layout(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A weight in ``train``'s layout: ``train`` moves its model with ``Module.to``, whose
+    ``Tensor.to`` restrides a weight whose layout is ambiguous (one input channel, or a 1×1
+    kernel), where ``.contiguous`` keeps the NCHW strides — and oneDNN picks its convolution
+    path from the strides (a VGG on 1-channel images differed from ``train`` by 1e-7)."""
+    return t.to(memory_format=torch.channels_last) if channels_last and t.ndim == 4 else t
 
 
 class LoopStack:
@@ -423,7 +432,7 @@ class LoopStack:
         outs = []
         for j in range(next(iter(params.values())).shape[0]):
             for kind, slot, n, full in self._slots:
-                slot[n] = _layout(ps[full][j], cl) if kind == "_parameters" else bs[full][j]
+                slot[n] = _param_layout(ps[full][j], cl) if kind == "_parameters" else bs[full][j]
             xj = _layout(x if shared else x[j], cl)
             draws = training and self._dropout
             with gens.as_global(j) if draws else contextlib.nullcontext():

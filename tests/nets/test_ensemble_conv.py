@@ -81,6 +81,34 @@ def test_cpu_members_equal_train_bit_for_bit_with_bn_dropout_and_sam():
         assert r.final["weight_change_per_layer"] == rr.final["weight_change_per_layer"]
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_cpu_vgg_members_on_one_channel_images_equal_train_bit_for_bit(batch_norm):
+    """KCL23's VGG (conv-conv-maxpool blocks, global pool, flatten, linear) on 1-channel
+    images: the first conv's weight ``[C, 1, 3, 3]`` has an ambiguous layout, which
+    ``train``'s ``Module.to(channels_last)`` restrides and ``.contiguous`` does not — and
+    oneDNN picks its path from the strides (1e-7 apart after one step before the engine
+    took ``train``'s ``Tensor.to``).  Weights, statistics and records exactly equal over
+    80 float32 steps, two members."""
+    d = synthetic_dataset(n_train=64, n_test=32, input_shape=(1, 7, 7), num_classes=3,
+                          device="cpu", dtype=torch.float32)  # fmt: skip
+    build = lambda s: make_model("vgg", input_shape=(1, 7, 7), num_outputs=3, width=1,
+                                 depth=2, batch_norm=batch_norm, seed=s,
+                                 device="cpu")  # fmt: skip
+    kw = dict(batch_size=16, max_steps=80, eval_every=40)
+    seeds, lrs = [0, 1], [0.1, 0.05]
+    nets = [build(s) for s in seeds]
+    res = train_members(nets, d, lrs=lrs, seeds=seeds, **kw)
+    for s, lr, net, r in zip(seeds, lrs, nets, res):
+        ref = build(s)
+        rr = train(ref, d, lr=lr, seed=s, **kw)
+        sa, sb = net.state_dict(), ref.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert not torch.equal(sa["features.0.weight"], build(s).state_dict()["features.0.weight"])
+        strip = lambda h: [{k: v for k, v in x.items() if k != "wall"} for x in h]
+        assert strip(r.history) == strip(rr.history)
+        assert r.final["weight_change_per_layer"] == rr.final["weight_change_per_layer"]
+
+
 def test_ensemble_size_counts_conv_activations_and_loops_on_cpu():
     """Activations per input counted by hooks on every leaf module; by hand for the
     ConvNet on 8×8: conv, BN, act of 16·8·8, pool 16·4·4, conv/BN/act 32·4·4, pool 32·2·2,
