@@ -98,9 +98,9 @@ def _members(shared_data, bn: bool) -> list[dict]:
 def test_batched_members_follow_per_run_runs_within_rounding(bn, shared_data):
     """The engine path (the one CUDA takes) against the per-run worker.  Not bit for bit:
     on CUDA the VGG's convolutions go through ``torch.func.vmap`` (batched kernels, another
-    reduction order than the single run's channels-last ones); on CPU, where the engine now
-    runs conv members one by one, its weights still differed from ``train``'s by ≈ 1e-7
-    after 80 steps on this VGG (measured 2026-12-02).  The members start one rounding apart
+    reduction order than the single run's channels-last ones); on CPU the engine runs conv
+    members one by one, bit for bit (tests/nets/test_ensemble_conv.py), so the bounds
+    here are for the vmap path's rounding.  The members start one rounding apart
     and drift at the dynamics' rate; after 80 steps the measured relative differences were
     ≈ 1e-7–1e-6 (weights) and ≤ 1e-5 (λ).  Bounds: λ's and norms within 1e-3 relative,
     accuracies within two test images; the same stop."""
