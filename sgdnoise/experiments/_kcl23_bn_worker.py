@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass
 from ..sweeps.tasks import sweepable
 from ..validation import boolean, choice, in_range, integer, positive
 from ._grid_ensemble import EnsemblePlan
+from ._kcl23_worker import _data  # one data set per KCL23 protocol config, both workers
 
 FUNCTION = "sgdnoise.experiments._kcl23_bn_worker:kcl23_bn_run"
 TARGET = 0.99  # KCL23 measure at the first epoch with ≥ 99% training accuracy
@@ -174,15 +175,6 @@ def kcl23_bn_run(
         target_train_accuracy=c["target"], seed=c["seed"], eval_test=False,
     )  # fmt: skip
     return _measure(net, r, d, c)
-
-
-def _data(c: dict):
-    from ._netdata import dataset
-
-    return dataset(
-        c["data"], n_train=c["n_train"], n_test=c["n_test"], pool=c["pool"],
-        data_dir=c["data_dir"], device=c["device"],
-    )  # fmt: skip
 
 
 def _net(c: dict, d):

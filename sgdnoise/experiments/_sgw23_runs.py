@@ -247,25 +247,20 @@ def _metrics(c: dict, model, res, data, lr: float, every: int, h: int) -> dict:
     return out
 
 
+def _sgd(c: dict, every: int, cap: int) -> dict:
+    """SGW23's SGD settings (the module docstring's protocol), as ``train`` and
+    ``train_members`` take them: the one statement of the protocol for both."""
+    return dict(
+        batch_size=c["batch_size"], max_steps=cap, loss="hinge", alpha=c["alpha"],
+        sampling="fresh", stop_when_fitted=True, eval_every=every, eval_test=False,
+    )  # fmt: skip
+
+
 def _train(c: dict, model, data, lr: float, every: int, cap: int, callback=None):
-    """SGW23's SGD on one run (the module docstring's protocol); its TrainResult."""
+    """SGW23's SGD on one run; its TrainResult."""
     from ..nets import train
 
-    return train(
-        model,
-        data,
-        lr=lr,
-        batch_size=c["batch_size"],
-        max_steps=cap,
-        loss="hinge",
-        alpha=c["alpha"],
-        sampling="fresh",
-        stop_when_fitted=True,
-        eval_every=every,
-        eval_test=False,
-        seed=c["seed"],
-        callback=callback,
-    )
+    return train(model, data, lr=lr, seed=c["seed"], callback=callback, **_sgd(c, every, cap))
 
 
 def _run(c: dict, observer=None) -> dict:
@@ -324,15 +319,8 @@ def _members(cs: list[dict], observer=None) -> list[dict]:
             data,
             lrs=lr,
             seeds=[c["seed"] for c in cs],
-            batch_size=shared["batch_size"],
-            max_steps=cap,
-            loss="hinge",
-            alpha=shared["alpha"],
-            sampling="fresh",
-            stop_when_fitted=True,
-            eval_every=every,
-            eval_test=False,
             callback=None if observer is None else callback,
+            **_sgd(cs[0], every, cap),
         )
     return [_metrics(c, m, r, data, lr, every, h) for c, m, r in zip(cs, models, res, strict=True)]
 

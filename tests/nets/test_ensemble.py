@@ -12,14 +12,6 @@ from sgdnoise.nets import make_model, synthetic_dataset, train, train_ensemble
 from sgdnoise.nets.ensemble import MAX_MEMBERS, ensemble_size, train_members
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _data(n=100, dtype=torch.float32):
     return synthetic_dataset(
         n_train=n, n_test=40, input_shape=(1, 4, 4), num_classes=3, device="cpu", dtype=dtype

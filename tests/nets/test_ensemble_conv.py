@@ -28,14 +28,6 @@ from sgdnoise.nets.ensemble import ensemble_size, train_members
 from sgdnoise.nets.ensemble_forward import LoopStack, VmapStack
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture
 def vmap_engine(monkeypatch):
     """Every non-MLP ensemble through ``vmap`` (the engine off the CPU)."""

@@ -13,14 +13,6 @@ from sgdnoise.nets.ensemble import train_members
 from sgdnoise.theory.schedules import scheduler_ii, scheduler_iii
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _data(n=100, **kw):
     return synthetic_dataset(
         n_train=n, n_test=40, input_shape=(1, 4, 4), device="cpu", **{"num_classes": 3, **kw}
