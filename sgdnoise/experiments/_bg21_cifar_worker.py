@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import math
 
-from ..errors import ParameterError
 from ..validation import integer, positive
 from ._grid import late_mean, set_threads
-from ._grid_ensemble import EnsemblePlan
+from ._grid_ensemble import EnsemblePlan, shared_settings
 from ._netdata import dataset
 
 #: the sweeps store's name for :func:`bg21_point`
@@ -183,10 +182,7 @@ def bg21_points(configs: list[dict]) -> list[dict]:
     :func:`bg21_point`.  On CPU the MLP members follow their single runs bit for bit, so
     the results are :func:`bg21_point`'s exactly (tests/experiments/test_cifar_ensembles.py)."""
     c = {**_defaults(), **configs[0]}
-    shared = {k: v for k, v in c.items() if k not in MEMBERS}
-    for other in configs[1:]:
-        if {k: v for k, v in {**_defaults(), **other}.items() if k not in MEMBERS} != shared:
-            raise ParameterError("configs", other, f"must differ from the first only in {MEMBERS}")
+    shared_settings([{**_defaults(), **other} for other in configs], MEMBERS)
     if len(configs) == 1:  # nothing to batch (e.g. the paper scale's ResNets, one per task)
         return [bg21_point(**configs[0])]
     set_threads(c["threads"])

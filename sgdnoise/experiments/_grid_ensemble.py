@@ -44,6 +44,22 @@ class EnsemblePlan:
         return Batch(function=self.batched, members=tuple(self.members), size=size)
 
 
+def shared_settings(configs: list[dict], members) -> dict:
+    """The settings every config of one ensemble task shares: the first config without the
+    member axes ``members``; a config that differs elsewhere is refused (the batched
+    workers' one check that their members can train together)."""
+    from ..errors import ParameterError
+
+    members = tuple(members)
+    shared = {k: v for k, v in configs[0].items() if k not in members}
+    for other in configs[1:]:
+        if {k: v for k, v in other.items() if k not in members} != shared:
+            raise ParameterError(
+                "configs", other, f"must differ from the first only in {', '.join(members)}"
+            )
+    return shared
+
+
 def batch_for(function: str, plans) -> Batch | None:
     """The batching of a spec whose worker is ``function`` (a ref or a registered name):
     the matching plan's, or None (one run per task)."""
@@ -63,4 +79,4 @@ def run_chunk(batched: str, keys: list[str], configs: list[dict]) -> list[dict]:
     return execute_batch(batched, keys, configs)
 
 
-__all__ = ["EnsemblePlan", "batch_for", "run_chunk"]
+__all__ = ["EnsemblePlan", "batch_for", "run_chunk", "shared_settings"]

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass
 
 from ..sweeps.tasks import sweepable
 from ..validation import boolean, choice, in_range, integer, positive
-from ._grid_ensemble import EnsemblePlan
+from ._grid_ensemble import EnsemblePlan, shared_settings
 from ._kcl23_worker import _data  # one data set per KCL23 protocol config, both workers
 
 FUNCTION = "sgdnoise.experiments._kcl23_bn_worker:kcl23_bn_run"
@@ -243,16 +243,10 @@ def kcl23_bn_runs(configs: list[dict]) -> list[dict]:
     engine runs through ``torch.func.vmap`` (batched convolutions, BN over stacked running
     statistics) whose reductions round differently from a single run's channels-last
     convolutions; the difference starts at one rounding and grows at the dynamics' rate
-    (tests/experiments/test_kcl23_bn.py bounds it on the smoke protocol).  On CPU, and where
-    the engine refuses convolutional BN members, each config is its per-run worker's call
-    (:func:`_batchable`)."""
-    from ..errors import ParameterError
-
+    (tests/experiments/test_kcl23_bn.py bounds it on the smoke protocol).  On CPU each config
+    is its per-run worker's call (:func:`_batchable`)."""
     cs = [_check(**cfg) for cfg in configs]
-    shared = {k: v for k, v in cs[0].items() if k not in MEMBERS}
-    for cfg, c in zip(configs, cs):
-        if {k: v for k, v in c.items() if k not in MEMBERS} != shared:
-            raise ParameterError("configs", cfg, f"must differ from the first only in {MEMBERS}")
+    shared = shared_settings(cs, MEMBERS)
     from ._grid import set_threads
 
     set_threads(shared["threads"])

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 
 from ..sweeps.tasks import sweepable
 from ..validation import boolean, choice, in_range, integer, nonnegative, positive
-from ._grid_ensemble import EnsemblePlan
+from ._grid_ensemble import EnsemblePlan, shared_settings
 
 FUNCTION = "sgdnoise.experiments._kcl23_worker:kcl23_run"
 TARGET = 0.99  # KCL23 measure at the first epoch with ≥ 99% training accuracy
@@ -168,15 +168,10 @@ def kcl23_runs(configs: list[dict]) -> list[dict]:
     One result per config, each what :func:`kcl23_run` returns for it: for MLPs bit for bit
     on CPU (the engine's layer stacks follow single runs exactly); for other nets to the
     rounding the ``vmap`` engine's batched convolutions introduce.  Nets that are not layer
-    stacks take their dropout p from one module, so their members are grouped by p;
-    convolutional nets with BN, where the engine refuses them, train one by one."""
-    from ..errors import ParameterError
-
+    stacks take their dropout p from one module (on CPU the engine's loop runs every member
+    through the first member's modules), so their members are grouped by p."""
     cs = [_check(**cfg) for cfg in configs]
-    shared = {k: v for k, v in cs[0].items() if k not in MEMBERS}
-    for cfg, c in zip(configs, cs):
-        if {k: v for k, v in c.items() if k not in MEMBERS} != shared:
-            raise ParameterError("configs", cfg, f"must differ from the first only in {MEMBERS}")
+    shared = shared_settings(cs, MEMBERS)
     from ._grid import set_threads
 
     set_threads(shared["threads"])

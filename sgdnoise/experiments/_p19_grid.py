@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ParameterError
 from ._grid import adopt_sibling_store, late_mean, run_grid, set_threads
-from ._grid_ensemble import EnsemblePlan
+from ._grid_ensemble import EnsemblePlan, shared_settings
 
 #: the sweep store keys runs by this path: moving the worker means a fresh store
 FUNCTION = "sgdnoise.experiments._p19_grid:p19_point"
@@ -269,10 +268,7 @@ def p19_points(configs: list[dict]) -> list[dict]:
     test set is evaluated only at the epochs the late mean reads and the train set only at
     the end (what the scores need), so the accuracy curve holds those epochs only."""
     c = dict(configs[0])
-    shared = {k: v for k, v in c.items() if k not in ("lr", "seed")}
-    for other in configs[1:]:
-        if {k: v for k, v in other.items() if k not in ("lr", "seed")} != shared:
-            raise ParameterError("configs", other, "must differ from the first only in lr, seed")
+    shared_settings(configs, ENSEMBLE.members)
     set_threads(c["threads"])
     from ..nets import make_model
     from ..nets.ensemble import train_members

@@ -39,7 +39,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from ..validation import boolean, choice, integer, positive
-from ._grid_ensemble import EnsemblePlan
+from ._grid_ensemble import EnsemblePlan, shared_settings
 
 DATASETS = ("mnist", "cifar10")
 ARCHITECTURES = ("mlp", "convnet")
@@ -294,14 +294,10 @@ def _members(cs: list[dict], observer=None) -> list[dict]:
     every ``eval_every`` steps, stop when fitted).  ``observer`` as in :func:`_run`: its
     callback sees member m's module and records.  A task of one run is trained by ``train``
     itself (an ensemble of one only adds the engine's overhead)."""
-    from ..errors import ParameterError
     from ..nets.ensemble import train_members
     from ._grid import set_threads
 
-    shared = {k: v for k, v in cs[0].items() if k not in MEMBERS}
-    for c in cs[1:]:
-        if {k: v for k, v in c.items() if k not in MEMBERS} != shared:
-            raise ParameterError("configs", c, "must differ from the first only in seed")
+    shared = shared_settings(cs, MEMBERS)
     set_threads(shared["threads"])
     data = _data(cs[0])
     models = [_model(c, data) for c in cs]

@@ -35,8 +35,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import ParameterError
-from ._grid_ensemble import EnsemblePlan
+from ._grid_ensemble import EnsemblePlan, shared_settings
 from ._netdata import dataset
 from .criteria import Criterion, evaluate
 from .registry import ClaimResult, claim
@@ -216,10 +215,7 @@ def ui25_cifar_runs(configs: list[dict]) -> list[dict]:
     differently: a member follows its single run to rounding level (tests/experiments/
     test_cifar_ensembles.py bounds the difference).  One config: the single run."""
     c = {**_defaults(), **configs[0]}
-    shared = {k: v for k, v in c.items() if k not in MEMBERS}
-    for other in configs[1:]:
-        if {k: v for k, v in {**_defaults(), **other}.items() if k not in MEMBERS} != shared:
-            raise ParameterError("configs", other, f"must differ from the first only in {MEMBERS}")
+    shared_settings([{**_defaults(), **other} for other in configs], MEMBERS)
     if len(configs) == 1:
         return [ui25_cifar_run(**configs[0])]
     from ..nets.ensemble import train_members
